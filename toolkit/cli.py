@@ -1,0 +1,173 @@
+"""Shared CLI plumbing for every ``python -m toolkit.<area> <verb>`` command.
+
+Conventions (one place, used by every command):
+
+- ``--format table|json``: a readable table for people, JSON for machines.
+- Exit codes: :data:`EXIT_OK` 0 ok, :data:`EXIT_FAILED` 1 a check failed or findings were
+  reported, :data:`EXIT_USAGE` 2 usage or input error.
+- User mistakes (:class:`toolkit.errors.InputError`, argparse errors) print one line on stderr
+  naming what is wrong and what was expected; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import InputError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser that exits 2 with a one-line error naming the program and the problem."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(EXIT_USAGE)
+
+
+def add_format_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--format table|json`` (default: table)."""
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="output format: 'table' for people (default), 'json' for machines",
+    )
+
+
+# ----------------------------------------------------------------------------- argument types
+
+
+def positive_float(flag: str) -> Callable[[str], float]:
+    """argparse ``type=`` that accepts a finite number > 0 and names ``flag`` otherwise."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} expects a positive number, got {text!r}"
+            ) from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{flag} expects a positive number, got {text}")
+        return value
+
+    return parse
+
+
+def positive_int(flag: str) -> Callable[[str], int]:
+    """argparse ``type=`` that accepts an integer >= 1 and names ``flag`` otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} expects a positive integer, got {text!r}"
+            ) from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} expects a positive integer, got {text}")
+        return value
+
+    return parse
+
+
+def existing_file(flag: str) -> Callable[[str], Path]:
+    """argparse ``type=`` for a path that must be an existing file."""
+
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if not path.is_file():
+            what = "a directory" if path.is_dir() else "missing"
+            raise argparse.ArgumentTypeError(f"{flag}: {text} is {what}; expected a file")
+        return path
+
+    return parse
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert dataclasses, enums, paths and non-finite floats into plain JSON values.
+
+    NaN and +-Inf become the strings ``"nan"``, ``"inf"``, ``"-inf"`` so the output stays
+    strict JSON and a non-finite measurement is still visible.
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def print_json(obj: Any, stream: Any = None) -> None:
+    stream = stream or sys.stdout
+    json.dump(to_jsonable(obj), stream, indent=2, allow_nan=False)
+    stream.write("\n")
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Render rows as a left-aligned text table with a header rule."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def fmt_num(value: float | None, digits: int = 3, unit: str = "") -> str:
+    """Format a number with ``digits`` significant digits; ``None`` becomes 'not measured'."""
+    if value is None:
+        return "not measured"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
+    return f"{text} {unit}".rstrip()
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def run(
+    main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None = None
+) -> None:
+    """Run a command's ``main(argv) -> exit code`` and exit with it.
+
+    ``prog`` is the command as the user types it (``"python -m toolkit.hardware"``).
+    :class:`InputError` becomes ``<prog>: error: <message>`` on stderr and exit 2; Ctrl-C
+    exits 130. Anything else is a bug in labcoat and keeps its traceback.
+    """
+    try:
+        code = main(argv)
+    except InputError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        code = 130
+    sys.exit(code)

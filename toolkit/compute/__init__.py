@@ -1,0 +1,1 @@
+"""FLOPs, MFU/HFU, memory and time arithmetic. CLI: ``python -m toolkit.compute``."""

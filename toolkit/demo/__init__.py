@@ -1,0 +1,1 @@
+"""The built-in example the main job validates: a small GPT on text shipped in the package."""
