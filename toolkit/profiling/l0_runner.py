@@ -1,0 +1,321 @@
+"""Runtime validation (L1 of the Validation Pyramid): train briefly, measure, check the pipeline.
+
+    python -m toolkit.profiling.l0_runner                       # the built-in example
+    python -m toolkit.profiling.l0_runner --entry pkg.train:build_spec
+    python -m toolkit.profiling.l0_runner --script train.py -- --lr 3e-4
+
+Verdict PASS (exit 0) or FAIL (exit 1) with one line per reason; exit 2 on a usage/input error.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from toolkit import cli
+from toolkit.errors import InputError
+from toolkit.profiling import gradients, loss_trend, performance
+from toolkit.profiling.checks import Check, verdict
+from toolkit.profiling.pipeline import PipelineResult, check_pipeline
+from toolkit.profiling.runtime import TrainResult, model_device, train
+from toolkit.profiling.spec import DTYPES, batch_source, load_entry
+from toolkit.profiling.thresholds import Thresholds, load_thresholds
+
+PROG = "python -m toolkit.profiling.l0_runner"
+DEMO_ENTRY = "toolkit.demo.train:build_spec"
+
+
+@dataclass
+class Timing:
+    """Wall seconds of the runner (from argument parsing to report), the timed steps, and the rest."""
+
+    wall_s: float
+    train_s: float
+    overhead_s: float  # wall_s - train_s: FLOPs count, gradient stats, checkpoint, eval, setup
+
+
+@dataclass
+class RuntimeReport:
+    verdict: str
+    checks: list[Check]
+    mode: str  # "entry" or "script"
+    target: str
+    device: str
+    torch_version: str
+    training: TrainResult | None = None
+    performance: performance.Performance | None = None
+    pipeline: PipelineResult | None = None
+    timing: Timing | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def build_parser() -> cli.Parser:
+    p = cli.Parser(
+        prog=PROG,
+        description=(
+            "L1 runtime validation: train a bounded number of steps, measure step time, tokens/s,\n"
+            "FLOPs and MFU, gradient health and the loss trend, then check the pipeline:\n"
+            "save checkpoint -> reload into a fresh model -> identical outputs -> inference -> eval.\n"
+            "With no --entry/--script it validates the built-in example (a small GPT on shipped text)."
+        ),
+        epilog="exit codes: 0 PASS, 1 FAIL, 2 usage or input error",
+    )
+    target = p.add_mutually_exclusive_group()
+    target.add_argument(
+        "--entry",
+        metavar="MODULE:FUNCTION",
+        help="function returning a TrainSpec (model, optimizer, batches, loss_fn; optional eval_fn, "
+        "infer_fn, make_model); 'path/to/file.py:function' works too. Default: the built-in example",
+    )
+    target.add_argument(
+        "--script",
+        metavar="PATH",
+        help="an unmodified training script, observed through torch's global optimizer-step hooks; "
+        "its arguments follow '--'",
+    )
+    p.add_argument(
+        "--steps",
+        type=cli.positive_int("--steps"),
+        default=None,
+        help="maximum training steps (default: 150 for --entry, 50 for --script)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=cli.positive_float("--max-seconds"),
+        default=30.0,
+        help="stop after this many seconds of step time, once warm-up is done (default: 30)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=5,
+        help="steps excluded from step-time statistics (default: 5)",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="device passed to --entry: auto (cuda if available), cpu, cuda, cuda:N (default: auto)",
+    )
+    p.add_argument(
+        "--gpu",
+        metavar="NAME",
+        help="GPU whose dense peak FLOPS MFU is measured against (see: python -m toolkit.hardware specs); "
+        "default: the GPU torch reports",
+    )
+    p.add_argument(
+        "--peak-tflops",
+        type=cli.positive_float("--peak-tflops"),
+        help="dense peak TFLOP/s of one device, overriding the spec table (e.g. for a CPU)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help="compute dtype for the peak lookup (default: the spec's dtype, else the parameters')",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="YAML",
+        help="thresholds: min_mfu (0..1), max_step_time_ms (ms), min_tokens_per_sec, "
+        "max_grad_norm, min_loss_drop (relative)",
+    )
+    p.add_argument(
+        "--keep-checkpoint",
+        type=Path,
+        metavar="PATH",
+        help="write the pipeline-check checkpoint here and keep it (must not exist); "
+        "default: a temporary file, removed afterwards",
+    )
+    cli.add_format_flag(p)
+    return p
+
+
+def _device(text: str) -> torch.device:
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(text)
+    except RuntimeError:
+        raise InputError(f"--device {text!r}: expected auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {text}: CUDA is not available on this machine")
+    return dev
+
+
+def _error_check(train_res: TrainResult) -> list[Check]:
+    if train_res.error is None:
+        return []
+    e = train_res.error
+    return [Check("training step", "fail", f"step {e['step']} raised {e['type']}: {e['message']}")]
+
+
+def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
+    device = _device(args.device)
+    if args.keep_checkpoint is not None and args.keep_checkpoint.exists():
+        raise InputError(
+            f"--keep-checkpoint {args.keep_checkpoint}: already exists; it will not be overwritten"
+        )
+    entry = args.entry or DEMO_ENTRY
+    spec = load_entry(entry, device)
+    next_batch = batch_source(spec)
+    dev = model_device(spec)
+    dtype = args.dtype or spec.dtype or performance.infer_dtype(spec.model, dev)
+    peak = performance.resolve_peak(dev, dtype, args.gpu, args.peak_tflops)
+    steps = args.steps or 150
+    tr = train(spec, next_batch, steps, args.max_seconds, min(args.warmup_steps, max(steps - 1, 0)))
+    perf = performance.measure(tr, peak)
+    checks = _error_check(tr)
+    checks.append(loss_trend.judge(tr.losses, thresholds.min_loss_drop))
+    checks += gradients.judge(tr.grad, thresholds.max_grad_norm)
+    checks += performance.judge(perf, tr, thresholds)
+    pipe = None
+    if tr.error is None and tr.grad.first_nonfinite_step is None:
+        if args.keep_checkpoint is not None:
+            pipe = check_pipeline(spec, next_batch, args.keep_checkpoint)
+        else:
+            with tempfile.TemporaryDirectory(prefix="labcoat-l0-") as tmp:
+                pipe = check_pipeline(spec, next_batch, Path(tmp) / "checkpoint.pt")
+            pipe.checkpoint_path = None
+        checks += pipe.checks
+    else:
+        checks.append(Check("pipeline", "skip", "not run: training failed"))
+    wall = time.perf_counter() - t_start
+    return RuntimeReport(
+        verdict=verdict(checks),
+        checks=checks,
+        mode="entry",
+        target=spec.name if args.entry is None else f"{entry} ({spec.name})",
+        device=str(dev),
+        torch_version=torch.__version__,
+        training=tr,
+        performance=perf,
+        pipeline=pipe,
+        timing=Timing(wall_s=wall, train_s=tr.train_s, overhead_s=wall - tr.train_s),
+        notes=[
+            "GPU sampling (NVML/DCGM): not measured by this runner yet"
+            if dev.type == "cuda"
+            else "GPU sampling: not applicable on CPU",
+        ],
+    )
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def render(r: RuntimeReport) -> str:
+    f = cli.fmt_num
+    out = [
+        f"labcoat runtime validation (L1): {r.target}",
+        f"device {r.device}, torch {r.torch_version}",
+        "",
+    ]
+    tr, perf = r.training, r.performance
+    if tr is not None:
+        rows = [("steps", f"{tr.steps} ({tr.warmup_steps} warm-up; stopped: {tr.stop_reason})")]
+        if tr.first_step_ms is not None:
+            label = "first step" if r.mode == "entry" else "start -> 1st step"
+            rows.append((label, f(tr.first_step_ms, unit="ms")))
+        if tr.times:
+            t = tr.times
+            rows += [
+                (
+                    "step time",
+                    f"median {f(t.median_ms)} ms, mean {f(t.mean_ms)}, p90 {f(t.p90_ms)} "
+                    f"(n={t.count}"
+                    + (
+                        f"; batch fetch {f(t.data_mean_ms)} ms)"
+                        if t.data_mean_ms is not None
+                        else ")"
+                    ),
+                ),
+            ]
+        if perf is not None:
+            rows.append((f"{perf.unit}/s", f(perf.tokens_per_sec)))
+        rows.append(("FLOPs / step", f(tr.flops_per_step) if tr.flops_per_step else tr.flops_note))
+        if perf is not None:
+            rows.append(
+                (
+                    "MFU",
+                    f"{perf.mfu:.2%}  ({perf.mfu_note})" if perf.mfu is not None else perf.mfu_note,
+                )
+            )
+        g = tr.grad
+        if g.global_norm_first is not None:
+            rows.append(
+                (
+                    "grad norm",
+                    f"first {f(g.global_norm_first)}, last {f(g.global_norm_last)}, "
+                    f"max {f(g.global_norm_max)}",
+                )
+            )
+        if tr.losses:
+            rows.append(("loss", f"first {tr.losses[0]:.4g}, last {tr.losses[-1]:.4g}"))
+        out += [cli.render_table(("measure", "value"), rows), ""]
+        if g.last_step_norms:
+            top = sorted(
+                g.last_step_norms.items(), key=lambda kv: -kv[1] if kv[1] == kv[1] else float("inf")
+            )
+            out.append("per-layer gradient norms, last step (largest 5, smallest 3):")
+            shown = top[:5] + [("...", "")] + top[-3:] if len(top) > 8 else top
+            out += [
+                cli.render_table(
+                    ("parameter", "grad L2 norm"), [(n, f(v) if v != "" else "") for n, v in shown]
+                ),
+                "",
+            ]
+    if r.pipeline is not None and (r.pipeline.checkpoint_bytes is not None):
+        p = r.pipeline
+        out.append(
+            f"checkpoint: {p.checkpoint_bytes:,} bytes, save {f(p.save_ms)} ms, load {f(p.load_ms)} ms"
+            + (f", kept at {p.checkpoint_path}" if p.checkpoint_path else "")
+            + ""
+        )
+        out.append("")
+    if r.timing is not None:
+        out.append(
+            f"runner wall {r.timing.wall_s:.1f} s: {r.timing.train_s:.1f} s in timed steps, "
+            f"{r.timing.overhead_s:.1f} s outside them"
+        )
+    out += [f"note: {n}" for n in r.notes]
+    out += ["", f"verdict: {r.verdict}"]
+    mark = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
+    out += [f"  {mark[c.status]}  {c.name}: {c.message}" for c in r.checks]
+    if tr is not None and tr.error is not None:
+        out += ["", "traceback of the failed step:", str(tr.error["traceback"]).rstrip()]
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    t_start = time.perf_counter()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, script_args = argv[:i], argv[i + 1 :]
+    args = build_parser().parse_args(argv)
+    if script_args and args.script is None:
+        raise InputError("arguments after '--' are passed to --script; give --script PATH")
+    if args.warmup_steps < 0:
+        raise InputError(f"--warmup-steps expects an integer >= 0, got {args.warmup_steps}")
+    thresholds = load_thresholds(args.baseline) if args.baseline else Thresholds()
+    if args.script is not None:
+        from toolkit.profiling.script_mode import run_script
+
+        report = run_script(args, script_args, thresholds, t_start)
+    else:
+        report = run_entry(args, thresholds, t_start)
+    if args.format == "json":
+        cli.print_json(report)
+    else:
+        print(render(report))
+    return cli.EXIT_OK if report.verdict == "PASS" else cli.EXIT_FAILED
+
+
+if __name__ == "__main__":
+    cli.run(main, PROG)

@@ -1,0 +1,209 @@
+"""Entry-mode runtime validation: train a bounded number of steps and measure them.
+
+Each step is ``zero_grad -> loss_fn -> backward -> [gradient statistics] -> optimizer step``.
+Step time covers the batch fetch, forward, backward and optimizer step, with a device
+synchronize at each end; the runner's gradient statistics are outside it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from toolkit.compute.measured import count_flops
+from toolkit.profiling import gradients
+from toolkit.profiling.spec import Batch, TrainSpec
+
+
+@dataclass
+class StepTimes:
+    """Step-time statistics in milliseconds over the steps after warm-up."""
+
+    count: int
+    mean_ms: float
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    max_ms: float
+    data_mean_ms: float | None  # part of the step spent fetching the batch; None if not observed
+
+
+def summarize_times(
+    times_ms: list[float], warmup_steps: int, data_ms: list[float] | None = None
+) -> StepTimes | None:
+    """Statistics over ``times_ms[warmup_steps:]``; None when no step is left after warm-up."""
+    measured = times_ms[warmup_steps:]
+    if not measured:
+        return None
+    q = sorted(measured)
+    return StepTimes(
+        count=len(measured),
+        mean_ms=statistics.fmean(measured),
+        median_ms=statistics.median(measured),
+        p90_ms=q[min(len(q) - 1, int(0.9 * len(q)))],
+        min_ms=q[0],
+        max_ms=q[-1],
+        data_mean_ms=statistics.fmean(data_ms[warmup_steps:]) if data_ms else None,
+    )
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    warmup_steps: int
+    stop_reason: str
+    train_s: float  # wall seconds inside the timed steps
+    first_step_ms: (
+        float | None
+    )  # entry mode: the first step; script mode: script start -> first step end
+    times: StepTimes | None
+    losses: list[float]
+    grad: gradients.GradHealth
+    flops_per_step: int | None  # measured forward+backward FLOPs of one step
+    flops_note: str
+    tokens_per_step: int | None
+    throughput_unit: str  # "tokens" or "samples"
+    error: dict[str, object] | None = None  # step, type, message, traceback of a failed step
+    step_times_ms: list[float] = field(default_factory=list)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _items_per_batch(batch: Batch) -> tuple[int | None, str]:
+    """Tokens in an integer tensor (ids), else samples along dim 0 of the first tensor."""
+    tensors = (
+        [batch]
+        if isinstance(batch, torch.Tensor)
+        else list(batch.values())
+        if isinstance(batch, dict)
+        else list(batch)
+        if isinstance(batch, list | tuple)
+        else []
+    )
+    tensors = [t for t in tensors if isinstance(t, torch.Tensor)]
+    for t in tensors:
+        if not t.is_floating_point() and t.dim() >= 2:
+            return t.numel(), "tokens"
+    if tensors and tensors[0].dim() >= 1:
+        return tensors[0].shape[0], "samples"
+    return None, "samples"
+
+
+def model_device(spec: TrainSpec) -> torch.device:
+    return next((p.device for p in spec.model.parameters()), torch.device("cpu"))
+
+
+def _loss_tensor(spec: TrainSpec, batch: Batch) -> torch.Tensor:
+    loss = spec.loss_fn(spec.model, batch)
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise TypeError(
+            f"loss_fn must return a scalar tensor, got {type(loss).__name__} {getattr(loss, 'shape', '')}"
+        )
+    return loss
+
+
+def measure_flops(spec: TrainSpec, next_batch: Callable[[], Batch]) -> tuple[int | None, str]:
+    """FLOPs of one forward+backward on one batch (no optimizer step; gradients cleared after).
+
+    The batch is fetched outside the counter: data generation is not model FLOPs.
+    """
+    try:
+        batch = next_batch()
+        flops, _ = count_flops(lambda: _loss_tensor(spec, batch).backward())
+    except Exception as exc:
+        return None, f"not measured: FlopCounterMode failed: {type(exc).__name__}: {exc}"
+    finally:
+        spec.optimizer.zero_grad(set_to_none=True)
+    if flops == 0:
+        return None, "not measured: FlopCounterMode counted 0 FLOPs (no matmul/conv ops it knows)"
+    return (
+        flops,
+        "measured with torch.utils.flop_counter.FlopCounterMode (forward + backward, matmul/conv/attention ops)",
+    )
+
+
+def train(
+    spec: TrainSpec,
+    next_batch: Callable[[], Batch],
+    max_steps: int,
+    max_seconds: float,
+    warmup_steps: int,
+) -> TrainResult:
+    """Train until ``max_steps`` or ``max_seconds`` of step time, or the first failure."""
+    model, opt = spec.model, spec.optimizer
+    device = model_device(spec)
+    model.train()
+    flops, flops_note = measure_flops(spec, next_batch)
+    tracker = gradients.GradTracker()
+    named = list(model.named_parameters())
+    losses: list[float] = []
+    times: list[float] = []
+    data_times: list[float] = []
+    tokens, unit = spec.tokens_per_step, "tokens"
+    error = None
+    stop = "max steps reached"
+    train_s = 0.0
+    for step in range(1, max_steps + 1):
+        try:
+            _sync(device)
+            t0 = time.perf_counter()
+            batch = next_batch()
+            t_data = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = _loss_tensor(spec, batch)
+            loss.backward()
+            _sync(device)
+            t1 = time.perf_counter()
+            grad_sample = gradients.sample(named)
+            t2 = time.perf_counter()
+            (spec.optimizer_step or opt.step)()
+            _sync(device)
+            t3 = time.perf_counter()
+        except Exception as exc:
+            error = {
+                "step": step,
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": traceback.format_exc(limit=8),
+            }
+            stop = f"step {step} raised {type(exc).__name__}"
+            break
+        step_s = (t1 - t0) + (t3 - t2)
+        train_s += step_s
+        times.append(step_s * 1e3)
+        data_times.append((t_data - t0) * 1e3)
+        losses.append(loss.item())
+        if tokens is None:
+            tokens, unit = _items_per_batch(batch)
+        finite = tracker.add(step, grad_sample)
+        if not finite or not torch.isfinite(torch.tensor(losses[-1])):
+            stop = f"non-finite loss or gradient at step {step}"
+            break
+        if train_s >= max_seconds and step > warmup_steps:
+            stop = f"time limit {max_seconds:g} s reached"
+            break
+    step_stats = summarize_times(times, warmup_steps, data_times)
+    return TrainResult(
+        steps=len(times),
+        warmup_steps=min(warmup_steps, len(times)),
+        stop_reason=stop,
+        train_s=train_s,
+        first_step_ms=times[0] if times else None,
+        times=step_stats,
+        losses=losses,
+        grad=tracker.summary(),
+        flops_per_step=flops,
+        flops_note=flops_note,
+        tokens_per_step=tokens,
+        throughput_unit=unit,
+        error=error,
+        step_times_ms=times,
+    )
