@@ -1,0 +1,36 @@
+"""The README's two commands and `.ci/run` stay in step."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    quick = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", quick, flags=re.S)
+
+
+def test_readme_quick_start_has_exactly_two_commands():
+    cmds = readme_commands()
+    assert len(cmds) == 2, cmds
+    setup, tests = cmds
+    assert all("\n" not in c for c in cmds), "each quick-start command must be one line"
+    for c in cmds:
+        assert c.index("torch==2.13.0") < c.index("pip install -q -e"), "pinned torch must come first"
+    assert setup.endswith("python -m toolkit.profiling.l0_runner")
+    assert tests.endswith("python -m pytest")
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci_lines = [
+        line for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line and not line.startswith("#") and not line.startswith("set ") and not line.startswith("cd ")
+    ]
+    assert ci_lines == [readme_commands()[1]]
+
+
+def test_pyproject_declares_a_permissive_torch_range():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert '"torch>=2.4"' in text and "torch==" not in text
