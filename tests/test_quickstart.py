@@ -18,15 +18,21 @@ def test_readme_quick_start_has_exactly_two_commands():
     setup, tests = cmds
     assert all("\n" not in c for c in cmds), "each quick-start command must be one line"
     for c in cmds:
-        assert c.index("torch==2.13.0") < c.index("pip install -q -e"), "pinned torch must come first"
+        assert c.index("torch==2.13.0") < c.index("pip install -q -e"), (
+            "pinned torch must come first"
+        )
     assert setup.endswith("python -m toolkit.profiling.l0_runner")
     assert tests.endswith("python -m pytest")
 
 
 def test_ci_runs_exactly_the_readme_test_command():
     ci_lines = [
-        line for line in (ROOT / ".ci/run").read_text().splitlines()
-        if line and not line.startswith("#") and not line.startswith("set ") and not line.startswith("cd ")
+        line
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line
+        and not line.startswith("#")
+        and not line.startswith("set ")
+        and not line.startswith("cd ")
     ]
     assert ci_lines == [readme_commands()[1]]
 
