@@ -34,6 +34,20 @@ class Performance:
     mfu_note: str
 
 
+def cuda_tf32_enabled() -> bool:
+    """Whether fp32 matmuls on CUDA run as TF32.
+
+    Reads ``torch.backends.cuda.matmul.fp32_precision`` (torch >= 2.9): from torch 2.9 on, the
+    legacy readers ``allow_tf32`` and ``torch.get_float32_matmul_precision()`` raise once user code
+    has set the new API. Older torch has only ``allow_tf32``.
+    """
+    matmul = torch.backends.cuda.matmul
+    try:
+        return matmul.fp32_precision == "tf32"
+    except AttributeError:
+        return bool(matmul.allow_tf32)
+
+
 def infer_dtype(model: torch.nn.Module, device: torch.device) -> str:
     """Compute dtype from the parameters; fp32 matmuls on CUDA count as tf32 when TF32 is on."""
     p = next(model.parameters(), None)
@@ -43,7 +57,7 @@ def infer_dtype(model: torch.nn.Module, device: torch.device) -> str:
         return "bf16"
     if p.dtype == torch.float16:
         return "fp16"
-    if device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32:
+    if device.type == "cuda" and cuda_tf32_enabled():
         return "tf32"
     return "fp32"
 
