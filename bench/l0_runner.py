@@ -45,6 +45,10 @@ def one_run() -> dict[str, float]:
         "train_steps_s": timing["train_s"],  # sum of timed step durations
         "runner_overhead_s": timing["overhead_s"],  # runner_wall_s - train_steps_s
         "startup_s": process_s - timing["wall_s"],  # interpreter + torch import
+        "setup_s": timing["setup_s"],  # entry import + build (model, optimizer, data)
+        "flops_count_s": timing["flops_count_s"],
+        "grad_stats_s": timing["grad_stats_s"],
+        "pipeline_s": timing["pipeline_s"],
         "steps": report["training"]["steps"],
         "median_step_ms": report["training"]["times"]["median_ms"],
         "tokens_per_sec": report["performance"]["tokens_per_sec"],
@@ -66,6 +70,10 @@ def main() -> None:
         "runner_wall_s",
         "train_steps_s",
         "runner_overhead_s",
+        "setup_s",
+        "flops_count_s",
+        "grad_stats_s",
+        "pipeline_s",
         "median_step_ms",
         "tokens_per_sec",
     ]

@@ -37,7 +37,11 @@ class Timing:
 
     wall_s: float
     train_s: float
-    overhead_s: float  # wall_s - train_s: FLOPs count, gradient stats, checkpoint, eval, setup
+    overhead_s: float  # wall_s - train_s: everything below plus reporting
+    setup_s: float = 0.0  # importing and calling the entry (model, optimizer, data construction)
+    flops_count_s: float = 0.0  # the extra forward+backward under FlopCounterMode
+    grad_stats_s: float = 0.0  # reading gradient norms between backward and optimizer step
+    pipeline_s: float = 0.0  # checkpoint save/reload, output comparison, inference, eval
 
 
 @dataclass
@@ -162,7 +166,9 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
             f"--keep-checkpoint {args.keep_checkpoint}: already exists; it will not be overwritten"
         )
     entry = args.entry or DEMO_ENTRY
+    t_setup = time.perf_counter()
     spec = load_entry(entry, device)
+    setup_s = time.perf_counter() - t_setup
     next_batch = batch_source(spec)
     dev = model_device(spec)
     dtype = args.dtype or spec.dtype or performance.infer_dtype(spec.model, dev)
@@ -175,6 +181,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
     checks += gradients.judge(tr.grad, thresholds.max_grad_norm)
     checks += performance.judge(perf, tr, thresholds)
     pipe = None
+    t_pipe = time.perf_counter()
     if tr.error is None and tr.grad.first_nonfinite_step is None:
         if args.keep_checkpoint is not None:
             pipe = check_pipeline(spec, next_batch, args.keep_checkpoint)
@@ -185,6 +192,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
         checks += pipe.checks
     else:
         checks.append(Check("pipeline", "skip", "not run: training failed"))
+    pipeline_s = time.perf_counter() - t_pipe
     wall = time.perf_counter() - t_start
     return RuntimeReport(
         verdict=verdict(checks),
@@ -196,7 +204,15 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
         training=tr,
         performance=perf,
         pipeline=pipe,
-        timing=Timing(wall_s=wall, train_s=tr.train_s, overhead_s=wall - tr.train_s),
+        timing=Timing(
+            wall_s=wall,
+            train_s=tr.train_s,
+            overhead_s=wall - tr.train_s,
+            setup_s=setup_s,
+            flops_count_s=tr.flops_count_s,
+            grad_stats_s=tr.grad_stats_s,
+            pipeline_s=pipeline_s,
+        ),
         notes=[
             "GPU sampling (NVML/DCGM): not measured by this runner yet"
             if dev.type == "cuda"
@@ -278,9 +294,11 @@ def render(r: RuntimeReport) -> str:
         )
         out.append("")
     if r.timing is not None:
+        t = r.timing
         out.append(
-            f"runner wall {r.timing.wall_s:.1f} s: {r.timing.train_s:.1f} s in timed steps, "
-            f"{r.timing.overhead_s:.1f} s outside them"
+            f"runner wall {t.wall_s:.1f} s: {t.train_s:.1f} s in timed steps, {t.overhead_s:.1f} s outside "
+            f"them (setup {t.setup_s:.2f}, FLOPs count {t.flops_count_s:.2f}, gradient stats "
+            f"{t.grad_stats_s:.2f}, pipeline check {t.pipeline_s:.2f})"
         )
     out += [f"note: {n}" for n in r.notes]
     out += ["", f"verdict: {r.verdict}"]

@@ -68,6 +68,10 @@ class TrainResult:
     flops_note: str
     tokens_per_step: int | None
     throughput_unit: str  # "tokens" or "samples"
+    flops_count_s: float = (
+        0.0  # wall seconds of the FLOPs-counting forward+backward (not a timed step)
+    )
+    grad_stats_s: float = 0.0  # wall seconds spent reading gradient norms, outside the timed steps
     error: dict[str, object] | None = None  # step, type, message, traceback of a failed step
     step_times_ms: list[float] = field(default_factory=list)
 
@@ -141,7 +145,9 @@ def train(
     model, opt = spec.model, spec.optimizer
     device = model_device(spec)
     model.train()
+    t_flops = time.perf_counter()
     flops, flops_note = measure_flops(spec, next_batch)
+    flops_count_s = time.perf_counter() - t_flops
     tracker = gradients.GradTracker()
     named = list(model.named_parameters())
     losses: list[float] = []
@@ -150,7 +156,7 @@ def train(
     tokens, unit = spec.tokens_per_step, "tokens"
     error = None
     stop = "max steps reached"
-    train_s = 0.0
+    train_s = stats_s = 0.0
     for step in range(1, max_steps + 1):
         try:
             _sync(device)
@@ -177,6 +183,7 @@ def train(
             stop = f"step {step} raised {type(exc).__name__}"
             break
         step_s = (t1 - t0) + (t3 - t2)
+        stats_s += t2 - t1
         train_s += step_s
         times.append(step_s * 1e3)
         data_times.append((t_data - t0) * 1e3)
@@ -204,6 +211,8 @@ def train(
         flops_note=flops_note,
         tokens_per_step=tokens,
         throughput_unit=unit,
+        flops_count_s=flops_count_s,
+        grad_stats_s=stats_s,
         error=error,
         step_times_ms=times,
     )
