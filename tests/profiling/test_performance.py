@@ -129,3 +129,27 @@ def test_half_precision_params_give_their_dtype():
     assert performance.infer_dtype(torch.nn.Linear(2, 2).to(torch.bfloat16), cpu) == "bf16"
     assert performance.infer_dtype(torch.nn.Linear(2, 2).to(torch.float16), cpu) == "fp16"
     assert performance.infer_dtype(torch.nn.Linear(2, 2), cpu) == "fp32"
+
+
+def test_thresholds_pass_and_fail_with_numbers():
+    from toolkit.profiling.thresholds import Thresholds
+
+    tr = _train(int(100e12), 500.0)
+    perf = performance.measure(tr, performance.Peak(312e12, "bf16", "test"))  # MFU 64.1%
+    checks = performance.judge(
+        perf, tr, Thresholds(min_mfu=0.5, max_step_time_ms=400, min_tokens_per_sec=1000)
+    )
+    by_name = {c.name: c for c in checks}
+    assert by_name["MFU"].status == "pass" and "64.1% >= 50.0%" in by_name["MFU"].message
+    assert by_name["step time"].status == "fail" and "500 > 400 ms" in by_name["step time"].message
+    assert by_name["throughput"].status == "pass"
+
+
+def test_mfu_above_100_percent_fails_even_without_threshold():
+    from toolkit.profiling.thresholds import Thresholds
+
+    tr = _train(int(100e12), 500.0)  # 200 TFLOP/s achieved
+    perf = performance.measure(tr, performance.Peak(100e12, "bf16", "--peak-tflops 100"))
+    checks = performance.judge(perf, tr, Thresholds())
+    assert [c.status for c in checks] == ["fail"]
+    assert "above 100%" in checks[0].message and "--peak-tflops 100" in checks[0].message

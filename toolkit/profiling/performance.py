@@ -117,50 +117,38 @@ def measure(train: TrainResult, peak: Peak) -> Performance:
 
 
 def judge(perf: Performance, train: TrainResult, th: Thresholds) -> list[Check]:
-    checks = []
     t = train.times
-    if th.min_mfu is not None:
-        if perf.mfu is None:
-            checks.append(
-                Check("MFU", "fail", f"min_mfu {th.min_mfu:g} set but MFU {perf.mfu_note}")
+    rows = [
+        # check name, threshold field, limit, measured value, why unmeasured, format, unit
+        ("MFU", "min_mfu", th.min_mfu, perf.mfu, perf.mfu_note, "{:.1%}", ""),
+        ("step time", "max_step_time_ms", th.max_step_time_ms, t.median_ms if t else None,
+         "not measured: no step after warm-up was timed", "{:.4g}", " ms (median)"),
+        ("throughput", "min_tokens_per_sec", th.min_tokens_per_sec, perf.tokens_per_sec,
+         "not measured", "{:,.0f}", f" {perf.unit}/s"),
+    ]  # fmt: skip
+    checks = []
+    if perf.mfu is not None and perf.mfu > 1:
+        checks.append(
+            Check(
+                "MFU",
+                "fail",
+                f"{perf.mfu:.1%} is above 100%: the peak ({perf.peak_source}) is too low "
+                "for this device and dtype, or the FLOPs are over-counted",
             )
-        else:
-            ok = perf.mfu >= th.min_mfu
-            checks.append(
-                Check(
-                    "MFU",
-                    "pass" if ok else "fail",
-                    f"{perf.mfu:.1%} {'>=' if ok else '<'} {th.min_mfu:.1%}",
-                )
+        )
+    for name, field, limit, value, why, fmt, unit in rows:
+        if limit is None:
+            continue
+        if value is None:
+            checks.append(Check(name, "fail", f"{field} {limit:g} set but {why}"))
+            continue
+        ok = value >= limit if field.startswith("min_") else value <= limit
+        sign = (">=" if ok else "<") if field.startswith("min_") else ("<=" if ok else ">")
+        checks.append(
+            Check(
+                name,
+                "pass" if ok else "fail",
+                f"{fmt.format(value)} {sign} {fmt.format(limit)}{unit}",
             )
-    if th.max_step_time_ms is not None:
-        if t is None:
-            checks.append(
-                Check(
-                    "step time", "fail", "max_step_time_ms set but no step after warm-up was timed"
-                )
-            )
-        else:
-            ok = t.median_ms <= th.max_step_time_ms
-            checks.append(
-                Check(
-                    "step time",
-                    "pass" if ok else "fail",
-                    f"median {t.median_ms:.3g} ms {'<=' if ok else '>'} {th.max_step_time_ms:g} ms",
-                )
-            )
-    if th.min_tokens_per_sec is not None:
-        if perf.tokens_per_sec is None:
-            checks.append(
-                Check("throughput", "fail", "min_tokens_per_sec set but throughput not measured")
-            )
-        else:
-            ok = perf.tokens_per_sec >= th.min_tokens_per_sec
-            checks.append(
-                Check(
-                    "throughput",
-                    "pass" if ok else "fail",
-                    f"{perf.tokens_per_sec:,.0f} {perf.unit}/s {'>=' if ok else '<'} {th.min_tokens_per_sec:,.0f}",
-                )
-            )
+        )
     return checks

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import InputError
-from toolkit.profiling import gradients, loss_trend
+from toolkit.profiling import gradients, loss_trend, performance
 from toolkit.profiling.checks import Check, verdict
 from toolkit.profiling.runtime import TrainResult, summarize_times
 from toolkit.profiling.thresholds import Thresholds
@@ -167,7 +167,6 @@ def observe(script: Path, script_args: list[str], obs: Observer) -> dict[str, ob
 
 def run_script(args: Any, script_args: list[str], thresholds: Thresholds, t_start: float):
     from toolkit.profiling.l0_runner import RuntimeReport, Timing
-    from toolkit.profiling.performance import Performance
 
     script = Path(args.script)
     if not script.is_file():
@@ -219,29 +218,17 @@ def run_script(args: Any, script_args: list[str], thresholds: Thresholds, t_star
     else:
         checks.append(Check("loss trend", "skip", "no scalar loss.backward() call observed"))
     checks += gradients.judge(tr.grad, thresholds.max_grad_norm)
-    if thresholds.max_step_time_ms is not None:
-        if times is None:
-            checks.append(
-                Check(
-                    "step time", "fail", "max_step_time_ms set but no step after warm-up was timed"
-                )
-            )
-        else:
-            ok = times.median_ms <= thresholds.max_step_time_ms
-            checks.append(
-                Check(
-                    "step time",
-                    "pass" if ok else "fail",
-                    f"median {times.median_ms:.3g} ms {'<=' if ok else '>'} {thresholds.max_step_time_ms:g} ms",
-                )
-            )
-    for name in ("min_mfu", "min_tokens_per_sec"):
-        if getattr(thresholds, name) is not None:
-            checks.append(
-                Check(
-                    name, "fail", f"{name} set but --script mode does not measure it; use --entry"
-                )
-            )
+    perf = performance.Performance(
+        tokens_per_sec=None,
+        unit="tokens",
+        achieved_tflops=None,
+        peak_tflops=None,
+        peak_source="not applicable",
+        dtype="unknown",
+        mfu=None,
+        mfu_note="not measured in --script mode: FLOPs and tokens per step unknown (use --entry)",
+    )
+    checks += performance.judge(perf, tr, thresholds)
     checks.append(
         Check("pipeline", "skip", "checkpoint/inference/eval need --entry with a TrainSpec")
     )
@@ -254,16 +241,6 @@ def run_script(args: Any, script_args: list[str], thresholds: Thresholds, t_star
             )
         )
     wall = time.perf_counter() - t_start
-    perf = Performance(
-        None,
-        "tokens",
-        None,
-        None,
-        "not applicable",
-        "unknown",
-        None,
-        "not measured in --script mode: FLOPs per step unknown",
-    )
     return RuntimeReport(
         verdict=verdict(checks),
         checks=checks,
