@@ -85,18 +85,21 @@ def build_parser() -> cli.Parser:
     )
     p.add_argument(
         "--steps",
+        metavar="N",
         type=cli.positive_int("--steps"),
         default=None,
         help="maximum training steps (default: 150 for --entry, 50 for --script)",
     )
     p.add_argument(
         "--max-seconds",
+        metavar="SECONDS",
         type=cli.positive_float("--max-seconds"),
         default=30.0,
         help="stop after this many seconds of step time, once warm-up is done (default: 30)",
     )
     p.add_argument(
         "--warmup-steps",
+        metavar="N",
         type=int,
         default=5,
         help="steps excluded from step-time statistics (default: 5)",
@@ -114,6 +117,7 @@ def build_parser() -> cli.Parser:
     )
     p.add_argument(
         "--peak-tflops",
+        metavar="TFLOP/S",
         type=cli.positive_float("--peak-tflops"),
         help="dense peak TFLOP/s of one device, overriding the spec table (e.g. for a CPU)",
     )
