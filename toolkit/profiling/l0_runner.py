@@ -144,7 +144,7 @@ def build_parser() -> cli.Parser:
     return p
 
 
-def _device(text: str) -> torch.device:
+def parse_device(text: str) -> torch.device:
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -164,7 +164,7 @@ def _error_check(train_res: TrainResult) -> list[Check]:
 
 
 def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
-    device = _device(args.device)
+    device = parse_device(args.device)
     if args.keep_checkpoint is not None and args.keep_checkpoint.exists():
         raise InputError(
             f"--keep-checkpoint {args.keep_checkpoint}: already exists; it will not be overwritten"
