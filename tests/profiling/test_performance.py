@@ -65,7 +65,7 @@ def test_explicit_flags_win_and_unknown_gpu_flag_is_an_input_error():
 
 
 def _train(flops: int | None, mean_ms: float) -> TrainResult:
-    times = StepTimes(10, mean_ms, mean_ms, mean_ms, mean_ms, mean_ms, None)
+    times = StepTimes(10, mean_ms, mean_ms, mean_ms, mean_ms, mean_ms, {})
     return TrainResult(
         steps=10,
         warmup_steps=0,

@@ -243,18 +243,19 @@ def render(r: RuntimeReport) -> str:
             rows.append((label, f(tr.first_step_ms, unit="ms")))
         if tr.times:
             t = tr.times
-            rows += [
+            rows.append(
                 (
                     "step time",
-                    f"median {f(t.median_ms)} ms, mean {f(t.mean_ms)}, p90 {f(t.p90_ms)} "
-                    f"(n={t.count}"
-                    + (
-                        f"; batch fetch {f(t.data_mean_ms)} ms)"
-                        if t.data_mean_ms is not None
-                        else ")"
-                    ),
-                ),
-            ]
+                    f"median {f(t.median_ms)} ms, mean {f(t.mean_ms)}, p90 {f(t.p90_ms)} (n={t.count})",
+                )
+            )
+            if t.phases_mean_ms:
+                rows.append(
+                    (
+                        "step phases",
+                        ", ".join(f"{k} {f(v)} ms" for k, v in t.phases_mean_ms.items()),
+                    )
+                )
         if perf is not None:
             rows.append((f"{perf.unit}/s", f(perf.tokens_per_sec)))
         rows.append(("FLOPs / step", f(tr.flops_per_step) if tr.flops_per_step else tr.flops_note))

@@ -2,7 +2,8 @@
 
 Each step is ``zero_grad -> loss_fn -> backward -> [gradient statistics] -> optimizer step``.
 Step time covers the batch fetch, forward, backward and optimizer step, with a device
-synchronize at each end; the runner's gradient statistics are outside it.
+synchronize at each phase boundary (so the phases data / forward / backward / optimizer are
+exact on a GPU too); the runner's gradient statistics are outside it.
 """
 
 from __future__ import annotations
@@ -30,13 +31,23 @@ class StepTimes:
     p90_ms: float
     min_ms: float
     max_ms: float
-    data_mean_ms: float | None  # part of the step spent fetching the batch; None if not observed
+    phases_mean_ms: dict[str, float]  # data, forward, backward, optimizer; empty if not observed
+
+    @property
+    def data_mean_ms(self) -> float | None:
+        return self.phases_mean_ms.get("data")
+
+
+PHASES = ("data", "forward", "backward", "optimizer")
 
 
 def summarize_times(
-    times_ms: list[float], warmup_steps: int, data_ms: list[float] | None = None
+    times_ms: list[float], warmup_steps: int, phases_ms: dict[str, list[float]] | None = None
 ) -> StepTimes | None:
-    """Statistics over ``times_ms[warmup_steps:]``; None when no step is left after warm-up."""
+    """Statistics over ``times_ms[warmup_steps:]``; None when no step is left after warm-up.
+
+    ``phases_ms`` maps a phase name to its per-step ms, aligned with ``times_ms``.
+    """
     measured = times_ms[warmup_steps:]
     if not measured:
         return None
@@ -48,7 +59,11 @@ def summarize_times(
         p90_ms=q[min(len(q) - 1, int(0.9 * len(q)))],
         min_ms=q[0],
         max_ms=q[-1],
-        data_mean_ms=statistics.fmean(data_ms[warmup_steps:]) if data_ms else None,
+        phases_mean_ms={
+            k: statistics.fmean(v[warmup_steps:])
+            for k, v in (phases_ms or {}).items()
+            if v[warmup_steps:]
+        },
     )
 
 
@@ -152,7 +167,7 @@ def train(
     named = list(model.named_parameters())
     losses: list[float] = []
     times: list[float] = []
-    data_times: list[float] = []
+    phases: dict[str, list[float]] = {p: [] for p in PHASES}
     tokens, unit = spec.tokens_per_step, "tokens"
     error = None
     stop = "max steps reached"
@@ -162,9 +177,12 @@ def train(
             _sync(device)
             t0 = time.perf_counter()
             batch = next_batch()
+            _sync(device)  # host-to-device copies count as data, not forward
             t_data = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             loss = _loss_tensor(spec, batch)
+            _sync(device)
+            t_fwd = time.perf_counter()
             loss.backward()
             _sync(device)
             t1 = time.perf_counter()
@@ -186,7 +204,10 @@ def train(
         stats_s += t2 - t1
         train_s += step_s
         times.append(step_s * 1e3)
-        data_times.append((t_data - t0) * 1e3)
+        for name, ms in zip(
+            PHASES, (t_data - t0, t_fwd - t_data, t1 - t_fwd, t3 - t2), strict=True
+        ):
+            phases[name].append(ms * 1e3)
         losses.append(loss.item())
         if tokens is None:
             tokens, unit = _items_per_batch(batch)
@@ -197,7 +218,7 @@ def train(
         if train_s >= max_seconds and step > warmup_steps:
             stop = f"time limit {max_seconds:g} s reached"
             break
-    step_stats = summarize_times(times, warmup_steps, data_times)
+    step_stats = summarize_times(times, warmup_steps, phases)
     return TrainResult(
         steps=len(times),
         warmup_steps=min(warmup_steps, len(times)),
