@@ -105,20 +105,31 @@ def _text(value: Any) -> str:
 # ----------------------------------------------------------------------------- NVML
 
 
-def _nvml_reason(exc: BaseException) -> str:
-    """One line for an NVML error: what it means here, then the pynvml class."""
-    hints = {
-        "NVMLError_LibraryNotFound": "NVML shared library not found: no NVIDIA driver installed or visible",
-        "NVMLError_DriverNotLoaded": "NVIDIA kernel driver not loaded",
-        "NVMLError_NoPermission": (
-            "no permission to query the GPU (check /dev/nvidia* permissions or the container "
-            "runtime's GPU access)"
-        ),
-        "NVMLError_GpuIsLost": "the GPU fell off the bus or stopped responding",
-        "NVMLError_LibRmVersionMismatch": "NVML library and kernel driver versions differ",
-    }
+PYNVML_MISSING = "pynvml (nvidia-ml-py) is not installed"
+
+NVML_ERROR_MEANINGS = {
+    "NVMLError_LibraryNotFound": "NVML shared library not found: no NVIDIA driver installed or visible",
+    "NVMLError_DriverNotLoaded": "NVIDIA kernel driver not loaded",
+    "NVMLError_NoPermission": (
+        "no permission to query the GPU (check /dev/nvidia* permissions or the container "
+        "runtime's GPU access)"
+    ),
+    "NVMLError_GpuIsLost": "the GPU fell off the bus or stopped responding",
+    "NVMLError_LibRmVersionMismatch": "NVML library and kernel driver versions differ",
+    "NVMLError_NotSupported": "not supported by this GPU or driver",
+    "NVMLError_Uninitialized": "NVML is not initialized (nvmlInit not called, or already shut down)",
+    "NVMLError_Unknown": "unknown NVML error (the driver gave no reason; check nvidia-smi and dmesg)",
+    "NVMLError_FunctionNotFound": "this NVIDIA driver is too old for the NVML call",
+    "NVMLError_ResetRequired": "the GPU needs a reset before it can be queried again",
+    "NVMLError_Timeout": "the NVML call timed out",
+}
+
+
+def nvml_reason(exc: BaseException) -> str:
+    """One line for an NVML error: what it means, then the pynvml class. The one table of
+    NVML error meanings; every NVML caller in labcoat uses it."""
     cls = type(exc).__name__
-    detail = hints.get(cls) or str(exc)
+    detail = NVML_ERROR_MEANINGS.get(cls) or str(exc)
     return f"{detail} (pynvml.{cls})"
 
 
@@ -127,12 +138,12 @@ def _from_nvml(notes: list[str]) -> list[GpuInfo] | None:
     try:
         pynvml = importlib.import_module("pynvml")
     except ImportError as exc:
-        notes.append(f"NVML unavailable: pynvml (nvidia-ml-py) is not installed ({exc})")
+        notes.append(f"NVML unavailable: {PYNVML_MISSING} ({exc})")
         return None
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as exc:
-        notes.append(f"NVML unavailable: {_nvml_reason(exc)}")
+        notes.append(f"NVML unavailable: {nvml_reason(exc)}")
         return None
     gpus: list[GpuInfo] = []
     try:
@@ -144,24 +155,24 @@ def _from_nvml(notes: list[str]) -> list[GpuInfo] | None:
                 handle = pynvml.nvmlDeviceGetHandleByIndex(index)
                 name = _text(pynvml.nvmlDeviceGetName(handle))
             except pynvml.NVMLError as exc:
-                notes.append(f"GPU {index}: NVML could not open it: {_nvml_reason(exc)}")
+                notes.append(f"GPU {index}: NVML could not open it: {nvml_reason(exc)}")
                 continue
             memory = pci = uuid = None
             try:
                 memory = int(pynvml.nvmlDeviceGetMemoryInfo(handle).total)
             except pynvml.NVMLError as exc:
-                notes.append(f"GPU {index}: memory size unavailable: {_nvml_reason(exc)}")
+                notes.append(f"GPU {index}: memory size unavailable: {nvml_reason(exc)}")
             try:
                 pci = int(pynvml.nvmlDeviceGetPciInfo(handle).pciDeviceId) >> 16
             except pynvml.NVMLError as exc:
-                notes.append(f"GPU {index}: PCI info unavailable: {_nvml_reason(exc)}")
+                notes.append(f"GPU {index}: PCI info unavailable: {nvml_reason(exc)}")
             try:
                 uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
             except pynvml.NVMLError as exc:
-                notes.append(f"GPU {index}: UUID unavailable: {_nvml_reason(exc)}")
+                notes.append(f"GPU {index}: UUID unavailable: {nvml_reason(exc)}")
             gpus.append(_matched(index, name, memory, pci, uuid))
     except pynvml.NVMLError as exc:
-        notes.append(f"NVML unavailable: listing GPUs failed: {_nvml_reason(exc)}")
+        notes.append(f"NVML unavailable: listing GPUs failed: {nvml_reason(exc)}")
         return None
     finally:
         try:

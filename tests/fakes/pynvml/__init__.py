@@ -9,12 +9,30 @@ What the fake machine looks like comes from the environment variable ``FAKE_PYNV
 (read at ``nvmlInit``), a JSON object::
 
     {"init_error": "LIBRARY_NOT_FOUND",            # optional: nvmlInit raises this code
+     "errors": {"nvmlDeviceGetCount": "UNKNOWN"},  # optional: system-level failures
      "devices": [{"name": "NVIDIA H100 PCIe",
                   "memory_total": 85520809984,      # bytes
                   "pci_device_id": 8977,            # 16-bit device id (0x2331)
                   "vendor_id": 4318,                # optional, default 0x10de
                   "uuid": "GPU-...",
-                  "errors": {"nvmlDeviceGetMemoryInfo": "NO_PERMISSION"}}]}
+                  "errors": {"nvmlDeviceGetMemoryInfo": "NO_PERMISSION"},
+                  # optional, for samplers: one sequence per reading; the n-th call returns
+                  # item n (cycling), so means over whole cycles are exact
+                  "series": {"util_gpu_pct": [10, 30], "util_memory_pct": [5, 15],
+                             "memory_used_bytes": [1000, 3000],   # default [0]
+                             "power_mw": [100000, 300000],        # milliwatts, as NVML
+                             "sm_clock_mhz": [990, 1980],         # also graphics_/mem_/video_
+                             "temperature_c": [40, 60],
+                             "pcie_tx_kbps": [100, 300], "pcie_rx_kbps": [200, 400],
+                             "clocks_event_reasons": [0, 4]},     # bitmask per call
+                  "max_clock_mhz": {"sm": 1980},    # nvmlDeviceGetMaxClockInfo per clock type
+                  "lost_after": 3,                  # optional: every sampled reading answers 3
+                                                    # calls; the 4th, and any call after it, on
+                                                    # this GPU raises NVMLError_GpuIsLost
+                  "delay_ms": {"nvmlDeviceGetPcieThroughput": 20}}]}  # optional: slow calls
+
+A reading whose sequence (or max clock) is absent raises ``NVMLError_NotSupported``, as a GPU that
+lacks the sensor does. ``errors`` takes precedence over everything else for that function.
 
 Unset means no NVIDIA driver: ``nvmlInit`` raises ``NVMLError_LibraryNotFound``, as the real
 module does on a machine without ``libnvidia-ml.so.1``. Names starting with ``FAKE_`` are
@@ -27,6 +45,10 @@ import json
 import os
 import string
 import sys
+import time as _time
+from ctypes import Structure as _Structure
+from ctypes import c_uint as _c_uint
+from ctypes import c_ulonglong as _c_ulonglong
 from types import SimpleNamespace
 
 FAKE_SCENARIO_ENV = "FAKE_PYNVML_SCENARIO"
@@ -53,7 +75,39 @@ NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18
 NVML_ERROR_IN_USE = 19
 NVML_ERROR_MEMORY = 20
 NVML_ERROR_NO_DATA = 21
+NVML_ERROR_VGPU_ECC_NOT_SUPPORTED = 22
+NVML_ERROR_INSUFFICIENT_RESOURCES = 23
+NVML_ERROR_FREQ_NOT_SUPPORTED = 24
+NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25
+NVML_ERROR_DEPRECATED = 26
+NVML_ERROR_NOT_READY = 27
+NVML_ERROR_GPU_NOT_FOUND = 28
+NVML_ERROR_INVALID_STATE = 29
+NVML_ERROR_RESET_TYPE_NOT_SUPPORTED = 30
 NVML_ERROR_UNKNOWN = 999
+
+NVML_CLOCK_GRAPHICS = 0
+NVML_CLOCK_SM = 1
+NVML_CLOCK_MEM = 2
+NVML_CLOCK_VIDEO = 3
+
+NVML_TEMPERATURE_GPU = 0
+
+NVML_PCIE_UTIL_TX_BYTES = 0
+NVML_PCIE_UTIL_RX_BYTES = 1
+
+nvmlTemperature_v1 = 0x100000C
+
+nvmlClocksEventReasonGpuIdle = 0x0000000000000001
+nvmlClocksEventReasonApplicationsClocksSetting = 0x0000000000000002
+nvmlClocksEventReasonSwPowerCap = 0x0000000000000004
+nvmlClocksEventReasonHwSlowdown = 0x0000000000000008
+nvmlClocksEventReasonSyncBoost = 0x0000000000000010
+nvmlClocksEventReasonSwThermalSlowdown = 0x0000000000000020
+nvmlClocksEventReasonHwThermalSlowdown = 0x0000000000000040
+nvmlClocksEventReasonHwPowerBrakeSlowdown = 0x0000000000000080
+nvmlClocksEventReasonDisplayClockSetting = 0x0000000000000100
+nvmlClocksEventReasonNone = 0x0000000000000000
 
 
 class NVMLError(Exception):
@@ -120,9 +174,31 @@ def _make_error_classes() -> None:
 
 _make_error_classes()
 
+
+class c_nvmlUtilization_t(_Structure):  # noqa: N801 - the real name
+    _fields_ = [("gpu", _c_uint), ("memory", _c_uint)]
+
+
+class c_nvmlMemory_t(_Structure):  # noqa: N801 - the real name
+    _fields_ = [("total", _c_ulonglong), ("free", _c_ulonglong), ("used", _c_ulonglong)]
+
+
+class c_nvmlMemory_v2_t(_Structure):  # noqa: N801 - the real name
+    _fields_ = [
+        ("version", _c_uint),
+        ("total", _c_ulonglong),
+        ("reserved", _c_ulonglong),
+        ("free", _c_ulonglong),
+        ("used", _c_ulonglong),
+    ]
+
+
 # ----------------------------------------------------------------------------- fake state
 
-_state: dict = {"initialized": 0, "scenario": None}
+_state: dict = {"initialized": 0, "scenario": None, "calls": {}, "lost": set()}
+
+_CLOCK_NAMES = {NVML_CLOCK_GRAPHICS: "graphics", NVML_CLOCK_SM: "sm", NVML_CLOCK_MEM: "mem"}
+_CLOCK_NAMES[NVML_CLOCK_VIDEO] = "video"
 
 
 def _code(name: str) -> int:
@@ -150,7 +226,31 @@ def _device(handle: object, function: str) -> dict:
     error = device.get("errors", {}).get(function)
     if error:
         raise NVMLError(_code(error))
+    if handle.fake_index in _state["lost"]:
+        raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+    delay_ms = device.get("delay_ms", {}).get(function)
+    if delay_ms:
+        _time.sleep(delay_ms / 1000)
     return device
+
+
+def _next(handle: object, function: str, reading: str, *names: str) -> list:
+    """The next value of each sequence ``names`` for one call of ``reading`` (one counter).
+
+    Counts the call toward ``lost_after``; a missing sequence raises NotSupported.
+    """
+    device = _device(handle, function)
+    series = device.get("series", {})
+    if any(name not in series for name in names):
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+    key = (handle.fake_index, reading)
+    count = _state["calls"].get(key, 0)
+    lost_after = device.get("lost_after")
+    if lost_after is not None and count >= int(lost_after):
+        _state["lost"].add(handle.fake_index)
+        raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+    _state["calls"][key] = count + 1
+    return [series[name][count % len(series[name])] for name in names]
 
 
 # ----------------------------------------------------------------------------- API subset
@@ -160,6 +260,9 @@ def nvmlInitWithFlags(flags):
     scenario = _scenario()
     if scenario.get("init_error"):
         raise NVMLError(_code(scenario["init_error"]))
+    if not _state["initialized"]:
+        _state["calls"] = {}
+        _state["lost"] = set()
     _state["scenario"] = scenario
     _state["initialized"] += 1
 
@@ -195,8 +298,15 @@ def nvmlDeviceGetName(handle):
 
 
 def nvmlDeviceGetMemoryInfo(handle, version=None):
-    total = int(_device(handle, "nvmlDeviceGetMemoryInfo")["memory_total"])
-    return SimpleNamespace(total=total, free=total, used=0)
+    device = _device(handle, "nvmlDeviceGetMemoryInfo")
+    total = int(device["memory_total"])
+    if "memory_used_bytes" in device.get("series", {}):
+        (used,) = _next(handle, "nvmlDeviceGetMemoryInfo", "memory", "memory_used_bytes")
+    else:
+        used = 0
+    if version:
+        return c_nvmlMemory_v2_t(version, total, 0, total - int(used), int(used))
+    return c_nvmlMemory_t(total, total - int(used), int(used))
 
 
 def nvmlDeviceGetPciInfo(handle):
@@ -215,3 +325,77 @@ def nvmlDeviceGetPciInfo(handle):
 def nvmlDeviceGetUUID(handle):
     device = _device(handle, "nvmlDeviceGetUUID")
     return device.get("uuid", f"GPU-00000000-0000-0000-0000-{handle.fake_index:012d}")
+
+
+def nvmlDeviceGetUtilizationRates(handle):
+    gpu, memory = _next(
+        handle, "nvmlDeviceGetUtilizationRates", "utilization", "util_gpu_pct", "util_memory_pct"
+    )
+    return c_nvmlUtilization_t(int(gpu), int(memory))
+
+
+def nvmlDeviceGetPowerUsage(handle):
+    (milliwatts,) = _next(handle, "nvmlDeviceGetPowerUsage", "power", "power_mw")
+    return int(milliwatts)
+
+
+def nvmlDeviceGetClockInfo(handle, type):
+    name = _CLOCK_NAMES.get(type)
+    if name is None:
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    (mhz,) = _next(handle, "nvmlDeviceGetClockInfo", f"clock_{name}", f"{name}_clock_mhz")
+    return int(mhz)
+
+
+def nvmlDeviceGetMaxClockInfo(handle, type):
+    name = _CLOCK_NAMES.get(type)
+    if name is None:
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    device = _device(handle, "nvmlDeviceGetMaxClockInfo")
+    mhz = device.get("max_clock_mhz", {}).get(name)
+    if mhz is None:
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+    return int(mhz)
+
+
+def _temperature(handle, sensor, function: str) -> int:
+    if sensor != NVML_TEMPERATURE_GPU:
+        _device(handle, function)
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+    (celsius,) = _next(handle, function, "temperature", "temperature_c")
+    return int(celsius)
+
+
+def nvmlDeviceGetTemperatureV(handle, sensor, version=nvmlTemperature_v1):
+    if version != nvmlTemperature_v1:
+        raise NVMLError(NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
+    return _temperature(handle, sensor, "nvmlDeviceGetTemperatureV")
+
+
+def nvmlDeviceGetTemperature(handle, sensor):
+    return _temperature(handle, sensor, "nvmlDeviceGetTemperature")
+
+
+def nvmlDeviceGetPcieThroughput(device, counter):
+    names = {NVML_PCIE_UTIL_TX_BYTES: "pcie_tx_kbps", NVML_PCIE_UTIL_RX_BYTES: "pcie_rx_kbps"}
+    if counter not in names:
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    (kbps,) = _next(device, "nvmlDeviceGetPcieThroughput", names[counter], names[counter])
+    return int(kbps)
+
+
+def nvmlDeviceGetCurrentClocksEventReasons(handle):
+    (mask,) = _next(
+        handle, "nvmlDeviceGetCurrentClocksEventReasons", "clocks_event", "clocks_event_reasons"
+    )
+    return int(mask)
+
+
+def nvmlDeviceGetCurrentClocksThrottleReasons(handle):
+    (mask,) = _next(
+        handle,
+        "nvmlDeviceGetCurrentClocksThrottleReasons",
+        "clocks_event",
+        "clocks_event_reasons",
+    )
+    return int(mask)
