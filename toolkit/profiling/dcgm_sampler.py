@@ -146,10 +146,19 @@ class DcgmSampler:
             return f"dcgmi exited with status {self._proc.returncode}"
         return None
 
-    def stop(self) -> DcgmResult:
-        """Stop dcgmi and summarize its output. Safe to call more than once."""
+    def stop(self, warmup_s: float | None = None) -> DcgmResult:
+        """Stop dcgmi and summarize its output. Safe to call more than once.
+
+        ``warmup_s`` overrides the constructor's warm-up, for callers that learn when warm-up
+        ended only after the fact (the runtime validator); ignored on later calls.
+        """
         with self._lock:
             if self._result is None:
+                if warmup_s is not None:
+                    _check_sampler_args(
+                        self.fields, self.interval_ms, self.gpus, warmup_s, self.count
+                    )
+                    self.warmup_s = float(warmup_s)
                 self._result = self._finish()
             return self._result
 

@@ -22,6 +22,13 @@ from toolkit import cli
 from toolkit.errors import InputError
 from toolkit.profiling import gradients, loss_trend, performance
 from toolkit.profiling.checks import Check, verdict
+from toolkit.profiling.dcgm_sampler import DcgmSampler
+from toolkit.profiling.dcgm_summary import DcgmResult
+from toolkit.profiling.gap_analyzer import GapAnalysis, GpuActivity, analyze
+from toolkit.profiling.gpu_activity import activity
+from toolkit.profiling.layer_profiler import LayerProfile, TrainingStep, profile_layers
+from toolkit.profiling.memory_profiler import GIB, MemoryProfiler, MemoryResult
+from toolkit.profiling.nvml_sampler import NvmlSampler
 from toolkit.profiling.pipeline import PipelineResult, check_pipeline
 from toolkit.profiling.runtime import TrainResult, model_device, train
 from toolkit.profiling.spec import DTYPES, batch_source, load_entry
@@ -55,6 +62,12 @@ class RuntimeReport:
     training: TrainResult | None = None
     performance: performance.Performance | None = None
     pipeline: PipelineResult | None = None
+    memory: MemoryResult | None = None
+    gpu_activity: GpuActivity | None = None  # the training GPU's DCGM/NVML means
+    nvml: dict | None = None  # NvmlResult.to_dict(); None when sampling is off
+    dcgm: DcgmResult | None = None
+    layers: LayerProfile | None = None
+    gaps: GapAnalysis | None = None
     timing: Timing | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -134,6 +147,27 @@ def build_parser() -> cli.Parser:
         "max_grad_norm, min_loss_drop (relative)",
     )
     p.add_argument(
+        "--gpu-sampling",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="sample GPUs with NVML (100 ms) and DCGM dmon (TCA, SM, DRAM activity; 100 ms) during "
+        "training: auto = when training on CUDA (default: auto)",
+    )
+    p.add_argument(
+        "--layer-steps",
+        metavar="N",
+        type=int,
+        default=10,
+        help="extra steps after the timed run for the per-module forward/backward profile, "
+        "plus as many without hooks for its overhead; 0 skips it (default: 10)",
+    )
+    p.add_argument(
+        "--memory-estimate-gib",
+        metavar="GIB",
+        type=cli.positive_float("--memory-estimate-gib"),
+        help="planning estimate of the per-device peak memory, GiB, compared with the measured peak",
+    )
+    p.add_argument(
         "--keep-checkpoint",
         type=Path,
         metavar="PATH",
@@ -178,12 +212,36 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
     dtype = args.dtype or spec.dtype or performance.infer_dtype(spec.model, dev)
     peak = performance.resolve_peak(dev, dtype, args.gpu, args.peak_tflops)
     steps = args.steps or 150
-    tr = train(spec, next_batch, steps, args.max_seconds, min(args.warmup_steps, max(steps - 1, 0)))
+    sampling = args.gpu_sampling == "on" or (args.gpu_sampling == "auto" and dev.type == "cuda")
+    estimate = int(args.memory_estimate_gib * GIB) if args.memory_estimate_gib else None
+    memory = MemoryProfiler(dev, spec.model, estimate).start()
+    nvml_sampler = NvmlSampler(interval_s=0.1).start() if sampling else None
+    dcgm_sampler = DcgmSampler(interval_ms=100).start() if sampling else None
+    t_sampling = time.perf_counter()
+    try:
+        tr = train(
+            spec, next_batch, steps, args.max_seconds, min(args.warmup_steps, max(steps - 1, 0))
+        )
+    finally:
+        mem = memory.stop()
+        nvml_res, dcgm_res = _stop_samplers(
+            nvml_sampler, dcgm_sampler, t_sampling, locals().get("tr")
+        )
     perf = performance.measure(tr, peak)
     checks = _error_check(tr)
     checks.append(loss_trend.judge(tr.losses, thresholds.min_loss_drop))
     checks += gradients.judge(tr.grad, thresholds.max_grad_norm)
     checks += performance.judge(perf, tr, thresholds)
+    gpu = activity(dev, dcgm_res, nvml_res) if sampling else None
+    layers = None
+    if args.layer_steps > 0 and tr.error is None and tr.grad.first_nonfinite_step is None:
+        try:
+            layers = profile_layers(
+                spec.model, TrainingStep(spec, next_batch), args.layer_steps, warmup_steps=1
+            )
+        except Exception as exc:  # a profiling failure must not hide the validation result
+            checks.append(Check("layer profile", "skip", f"failed: {type(exc).__name__}: {exc}"))
+    gaps = analyze(tr.times.mean_ms, tr.times.phases_mean_ms, perf.mfu, gpu) if tr.times else None
     pipe = None
     t_pipe = time.perf_counter()
     if tr.error is None and tr.grad.first_nonfinite_step is None:
@@ -208,6 +266,12 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
         training=tr,
         performance=perf,
         pipeline=pipe,
+        memory=mem,
+        gpu_activity=gpu,
+        nvml=nvml_res.to_dict() if nvml_res is not None else None,
+        dcgm=dcgm_res,
+        layers=layers,
+        gaps=gaps,
         timing=Timing(
             wall_s=wall,
             train_s=tr.train_s,
@@ -217,12 +281,25 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
             grad_stats_s=tr.grad_stats_s,
             pipeline_s=pipeline_s,
         ),
-        notes=[
-            "GPU sampling (NVML/DCGM): not measured by this runner yet"
-            if dev.type == "cuda"
-            else "GPU sampling: not applicable on CPU",
-        ],
+        notes=[]
+        if sampling
+        else ["GPU sampling (NVML, DCGM): off (training on CPU; --gpu-sampling on forces it)"],
     )
+
+
+def _stop_samplers(nvml_sampler, dcgm_sampler, t_start: float, tr: TrainResult | None):
+    """Stop both samplers; trim each to the steps after warm-up (by time) when known."""
+    warm = 0.0
+    if tr is not None and tr.warmup_end_perf_s is not None:
+        warm = max(0.0, tr.warmup_end_perf_s - t_start)
+    nvml_res = dcgm_res = None
+    if nvml_sampler is not None:
+        nvml_res = nvml_sampler.stop()
+        if nvml_res.available and warm and (nvml_res.duration_s or 0) > warm:
+            nvml_res = nvml_res.summarized(warm)
+    if dcgm_sampler is not None:
+        dcgm_res = dcgm_sampler.stop(warmup_s=warm)
+    return nvml_res, dcgm_res
 
 
 # ----------------------------------------------------------------------------- output
@@ -290,6 +367,7 @@ def render(r: RuntimeReport) -> str:
                 ),
                 "",
             ]
+    out += _render_instruments(r)
     if r.pipeline is not None and (r.pipeline.checkpoint_bytes is not None):
         p = r.pipeline
         out.append(
@@ -312,6 +390,72 @@ def render(r: RuntimeReport) -> str:
     if tr is not None and tr.error is not None:
         out += ["", "traceback of the failed step:", str(tr.error["traceback"]).rstrip()]
     return "\n".join(out)
+
+
+def _render_instruments(r: RuntimeReport) -> list[str]:
+    out: list[str] = []
+    m = r.memory
+    if m is not None:
+        if m.peak_allocated_bytes is not None:
+            frag = (
+                "not measured"
+                if m.fragmentation_at_peak is None
+                else f"{m.fragmentation_at_peak:.1%}"
+            )
+            out.append(
+                f"memory ({m.method}): peak allocated {m.peak_allocated_bytes / GIB:.3f} GiB, reserved "
+                f"{(m.peak_reserved_bytes or 0) / GIB:.3f} GiB, fragmentation at peak {frag}, "
+                f"alloc retries {m.num_alloc_retries}, OOMs {m.num_ooms}"
+            )
+        elif m.rss_peak_bytes is not None:
+            out.append(f"memory ({m.method}): RSS peak {m.rss_peak_bytes / GIB:.3f} GiB")
+        if m.measured_over_estimate is not None:
+            out.append(f"  measured / planning estimate: {m.measured_over_estimate:.2f}x")
+    a = r.gpu_activity
+    if a is not None:
+        parts = [
+            f"{label} {fmt.format(v)}"
+            for label, v, fmt in (
+                ("TCA", a.tca, "{:.0%}"), ("SM active", a.sm_active, "{:.0%}"),
+                ("GPU active", a.gr_active, "{:.0%}"), ("DRAM active", a.dram_active, "{:.0%}"),
+                ("NVML util", a.util_gpu_pct, "{:.0f}%"), ("SM clock/max", a.sm_clock_ratio, "{:.0%}"),
+                ("power", a.power_w, "{:.0f} W"), ("temp", a.temperature_c, "{:.0f} C"),
+            )
+            if v is not None
+        ]  # fmt: skip
+        out.append(
+            "GPU activity after warm-up: " + (", ".join(parts) if parts else "nothing measured")
+        )
+        out += [f"  not measured: {n}" for n in a.not_measured]
+    lp = r.layers
+    if lp is not None:
+        top = sorted(lp.rows, key=lambda row: -row.self_share_of_step)[:5]
+        overhead = "not measured" if lp.overhead is None else f"{lp.overhead:+.1%}"
+        out.append(
+            f"layers ({lp.steps} extra steps, {lp.clock}, profiler overhead {overhead}): model forward "
+            f"{lp.model_forward_ms:.3g} ms, backward {lp.model_backward_ms:.3g} ms; top by self time:"
+        )
+        out += [
+            f"  {row.name:<28} fwd {row.self_forward_ms:7.3f} ms  bwd "
+            + (
+                "not measured"
+                if row.self_backward_ms is None
+                else f"{row.self_backward_ms:7.3f} ms"
+            )
+            + f"  {row.self_share_of_step:5.1%} of step"
+            for row in top
+        ]
+    g = r.gaps
+    if g is not None:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in g.phase_share.items())
+        out.append(f"step breakdown: {shares}")
+        if g.findings:
+            out += [
+                f"  bottleneck {i}: {f.name}: {f.evidence}" for i, f in enumerate(g.findings[:3], 1)
+            ]
+        else:
+            out.append("  no bottleneck crossed its threshold")
+    return out + ([""] if out else [])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,16 +75,17 @@ def _tensors(out: Any) -> list[torch.Tensor]:
     return []
 
 
+def _cuda_mark() -> Any:
+    ev = torch.cuda.Event(enable_timing=True)
+    ev.record()
+    return ev
+
+
 class _Clock:
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
-
-    def mark(self) -> Any:
-        if self.cuda:
-            ev = torch.cuda.Event(enable_timing=True)
-            ev.record()
-            return ev
-        return time.perf_counter()
+        # a plain function on the hot path: hooks call it several times per module per step
+        self.mark: Callable[[], Any] = _cuda_mark if self.cuda else time.perf_counter
 
     def ms(self, a: Any, b: Any) -> float:
         return a.elapsed_time(b) if self.cuda else (b - a) * 1e3
@@ -103,6 +104,7 @@ class LayerProfiler:
         self.params = {n: list(m.parameters()) for n, m in self.modules.items()}
         self._handles: list[Any] = []
         self.bwd_unmeasured: set[str] = set()
+        self._calls: dict[str, list[list[Any]]] = {n: [] for n in self.modules}
         self._reset_step()
         self.fwd: dict[str, list[float]] = defaultdict(list)  # per step, inclusive ms
         self.bwd: dict[str, list[float]] = defaultdict(list)
@@ -110,60 +112,59 @@ class LayerProfiler:
         self.steps = 0
 
     def _reset_step(self) -> None:
-        self._fwd: dict[str, list[list[Any]]] = defaultdict(list)  # per call: [start, end]
-        self._bwd: dict[str, list[list[Any]]] = defaultdict(list)  # per call: [start, end]
-        self._no_grad_input: dict[str, list[int]] = defaultdict(
-            list
-        )  # calls whose inputs need no grad
+        # per module, per call: [fwd start, fwd end, bwd start, bwd end, inputs need no grad]
+        # lists are cleared in place: the hooks hold references to them
+        for calls in self._calls.values():
+            calls.clear()
         self._unwrapped: set[str] = set()  # in-place modules: backward end not observable
         self._acc: dict[int, Any] = {}  # id(param) -> mark at its last grad accumulation
 
     # ------------------------------------------------------------------ hooks
     def _hooks_for(self, name: str, mod: nn.Module) -> None:
         inplace = bool(getattr(mod, "inplace", False))
+        calls = self._calls[name]
+        mark = self.clock.mark
+        grad_enabled = torch.is_grad_enabled
 
         def fpre(m: nn.Module, args: tuple) -> tuple | None:
-            call = len(self._fwd[name])
-            self._fwd[name].append([self.clock.mark(), None])
-            self._bwd[name].append([None, None])
-            if not torch.is_grad_enabled():
+            rec = [mark(), None, None, None, False]
+            calls.append(rec)
+            if not grad_enabled():
                 return None
-            grads = [
-                i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.requires_grad
-            ]
-            if not grads:
-                self._no_grad_input[name].append(call)
+            new = None
+            for i, a in enumerate(args):
+                if isinstance(a, torch.Tensor) and a.requires_grad:
+                    if inplace:
+                        self._unwrapped.add(name)
+                        return None
+                    if new is None:
+                        new = list(args)
+                    view = a.view_as(a)  # this use's gradient passes through the view's node
+                    view.grad_fn.register_hook(lambda gi, go: rec.__setitem__(3, mark()))
+                    new[i] = view
+            if new is None:
+                rec[4] = True
                 return None
-            if inplace:
-                self._unwrapped.add(name)
-                return None
-            new = list(args)
-            for i in grads:
-                view = args[i].view_as(args[i])
-                view.grad_fn.register_hook(lambda gi, go, c=call: self._mark_bwd_end(name, c))
-                new[i] = view
             return tuple(new)
 
+        def start_bwd(rec: list) -> None:
+            if rec[2] is None:  # several outputs: the first gradient to arrive starts it
+                rec[2] = mark()
+
         def fpost(m: nn.Module, args: tuple, out: Any) -> None:
-            call = len(self._fwd[name]) - 1
-            while call >= 0 and self._fwd[name][call][1] is not None:  # re-entrant calls
-                call -= 1
-            self._fwd[name][call][1] = self.clock.mark()
-            for t in _tensors(out):
-                if t.grad_fn is not None:
-                    t.grad_fn.register_prehook(lambda go, c=call: self._mark_bwd_start(name, c))
+            for rec in reversed(calls):  # innermost open call (re-entrant modules)
+                if rec[1] is None:
+                    break
+            rec[1] = mark()
+            for t in (out,) if isinstance(out, torch.Tensor) else _tensors(out):
+                fn = t.grad_fn
+                if fn is not None:
+                    fn.register_prehook(lambda go: start_bwd(rec))
 
         self._handles += [mod.register_forward_pre_hook(fpre), mod.register_forward_hook(fpost)]
 
-    def _mark_bwd_start(self, name: str, call: int) -> None:
-        rec = self._bwd[name][call]
-        if rec[0] is None:  # several outputs: the first gradient to arrive starts it
-            rec[0] = self.clock.mark()
-
-    def _mark_bwd_end(self, name: str, call: int) -> None:
-        self._bwd[name][call][1] = self.clock.mark()  # several inputs: the last one ends it
-
     def start(self) -> LayerProfiler:
+        mark = self.clock.mark
         for name, mod in self.modules.items():
             self._hooks_for(name, mod)
         seen: set[int] = set()
@@ -172,7 +173,7 @@ class LayerProfiler:
                 seen.add(id(p))
                 self._handles.append(
                     p.register_post_accumulate_grad_hook(
-                        lambda t: self._acc.__setitem__(id(t), self.clock.mark())
+                        lambda t: self._acc.__setitem__(id(t), mark())
                     )
                 )
         return self
@@ -189,16 +190,16 @@ class LayerProfiler:
             torch.cuda.synchronize()
         ms = self.clock.ms
         for name in self.modules:
-            calls = self._fwd.get(name, [])
+            calls = self._calls[name]
             self.calls[name].append(len(calls))
-            self.fwd[name].append(sum(ms(a, b) for a, b in calls if b is not None))
+            self.fwd[name].append(sum(ms(r[0], r[1]) for r in calls if r[1] is not None))
             if name in self._unwrapped:
                 self.bwd_unmeasured.add(name)
             total = 0.0
-            for call, (start, end) in enumerate(self._bwd.get(name, [])):
+            for start, end, no_grad_input in ((r[2], r[3], r[4]) for r in calls):
                 if start is None:
                     continue  # output needed no gradient (e.g. an eval forward)
-                if call in self._no_grad_input.get(name, []):
+                if no_grad_input:  # ends when its parameters' gradients are all accumulated
                     ends = [self._acc[id(p)] for p in self.params[name] if id(p) in self._acc]
                     end = max(ends, key=lambda e: ms(start, e)) if ends else None
                 if end is not None:

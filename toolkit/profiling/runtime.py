@@ -83,9 +83,9 @@ class TrainResult:
     flops_note: str
     tokens_per_step: int | None
     throughput_unit: str  # "tokens" or "samples"
-    flops_count_s: float = (
-        0.0  # wall seconds of the FLOPs-counting forward+backward (not a timed step)
-    )
+    # wall seconds of the FLOPs-counting forward+backward (not a timed step)
+    flops_count_s: float = 0.0
+    warmup_end_perf_s: float | None = None  # time.perf_counter() when the last warm-up step ended
     grad_stats_s: float = 0.0  # wall seconds spent reading gradient norms, outside the timed steps
     error: dict[str, object] | None = None  # step, type, message, traceback of a failed step
     step_times_ms: list[float] = field(default_factory=list)
@@ -172,6 +172,7 @@ def train(
     error = None
     stop = "max steps reached"
     train_s = stats_s = 0.0
+    warmup_end = None
     for step in range(1, max_steps + 1):
         try:
             _sync(device)
@@ -211,6 +212,8 @@ def train(
         losses.append(loss.item())
         if tokens is None:
             tokens, unit = _items_per_batch(batch)
+        if step == warmup_steps or (warmup_steps == 0 and step == 1):
+            warmup_end = t3 if warmup_steps else t0
         finite = tracker.add(step, grad_sample)
         if not finite or not torch.isfinite(torch.tensor(losses[-1])):
             stop = f"non-finite loss or gradient at step {step}"
@@ -232,6 +235,7 @@ def train(
         flops_note=flops_note,
         tokens_per_step=tokens,
         throughput_unit=unit,
+        warmup_end_perf_s=warmup_end,
         flops_count_s=flops_count_s,
         grad_stats_s=stats_s,
         error=error,
