@@ -49,6 +49,7 @@ def one_run() -> dict[str, float]:
         "flops_count_s": timing["flops_count_s"],
         "grad_stats_s": timing["grad_stats_s"],
         "pipeline_s": timing["pipeline_s"],
+        "layers_s": timing["layers_s"],
         "steps": report["training"]["steps"],
         "median_step_ms": report["training"]["times"]["median_ms"],
         "tokens_per_sec": report["performance"]["tokens_per_sec"],
@@ -74,6 +75,7 @@ def main() -> None:
         "flops_count_s",
         "grad_stats_s",
         "pipeline_s",
+        "layers_s",
         "median_step_ms",
         "tokens_per_sec",
     ]

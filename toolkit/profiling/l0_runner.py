@@ -49,6 +49,7 @@ class Timing:
     flops_count_s: float = 0.0  # the extra forward+backward under FlopCounterMode
     grad_stats_s: float = 0.0  # reading gradient norms between backward and optimizer step
     pipeline_s: float = 0.0  # checkpoint save/reload, output comparison, inference, eval
+    layers_s: float = 0.0  # the layer profile's extra steps, with and without hooks
 
 
 @dataclass
@@ -234,6 +235,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
     checks += performance.judge(perf, tr, thresholds)
     gpu = activity(dev, dcgm_res, nvml_res) if sampling else None
     layers = None
+    t_layers = time.perf_counter()
     if args.layer_steps > 0 and tr.error is None and tr.grad.first_nonfinite_step is None:
         try:
             layers = profile_layers(
@@ -241,6 +243,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
             )
         except Exception as exc:  # a profiling failure must not hide the validation result
             checks.append(Check("layer profile", "skip", f"failed: {type(exc).__name__}: {exc}"))
+    layers_s = time.perf_counter() - t_layers
     gaps = analyze(tr.times.mean_ms, tr.times.phases_mean_ms, perf.mfu, gpu) if tr.times else None
     pipe = None
     t_pipe = time.perf_counter()
@@ -280,6 +283,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
             flops_count_s=tr.flops_count_s,
             grad_stats_s=tr.grad_stats_s,
             pipeline_s=pipeline_s,
+            layers_s=layers_s,
         ),
         notes=[]
         if sampling
@@ -381,7 +385,7 @@ def render(r: RuntimeReport) -> str:
         out.append(
             f"runner wall {t.wall_s:.1f} s: {t.train_s:.1f} s in timed steps, {t.overhead_s:.1f} s outside "
             f"them (setup {t.setup_s:.2f}, FLOPs count {t.flops_count_s:.2f}, gradient stats "
-            f"{t.grad_stats_s:.2f}, pipeline check {t.pipeline_s:.2f})"
+            f"{t.grad_stats_s:.2f}, layer profile {t.layers_s:.2f}, pipeline check {t.pipeline_s:.2f})"
         )
     out += [f"note: {n}" for n in r.notes]
     out += ["", f"verdict: {r.verdict}"]
