@@ -40,3 +40,17 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_pyproject_declares_a_permissive_torch_range():
     text = (ROOT / "pyproject.toml").read_text()
     assert '"torch>=2.4"' in text and "torch==" not in text
+
+
+def test_every_toolkit_command_in_the_readme_answers_help():
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text()
+    commands = sorted(set(re.findall(r"python -m (toolkit(?:\.\w+)+)((?: [a-z][a-z-]*)?)", text)))
+    assert len(commands) >= 8, commands
+    for module, verb in commands:
+        argv = [sys.executable, "-m", module, *verb.split(), "--help"]
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"{' '.join(argv[1:])}: exit {proc.returncode}\n{proc.stderr}"
+        assert "usage:" in proc.stdout
