@@ -31,11 +31,10 @@ from toolkit.profiling.memory_profiler import GIB, MemoryProfiler, MemoryResult
 from toolkit.profiling.nvml_sampler import NvmlSampler
 from toolkit.profiling.pipeline import PipelineResult, check_pipeline
 from toolkit.profiling.runtime import TrainResult, model_device, train
-from toolkit.profiling.spec import DTYPES, batch_source, load_entry
+from toolkit.profiling.spec import DEMO_ENTRY, DTYPES, batch_source, load_entry, parse_device
 from toolkit.profiling.thresholds import Thresholds, load_thresholds
 
 PROG = "python -m toolkit.profiling.l0_runner"
-DEMO_ENTRY = "toolkit.demo.train:build_spec"
 
 
 @dataclass
@@ -177,18 +176,6 @@ def build_parser() -> cli.Parser:
     )
     cli.add_format_flag(p)
     return p
-
-
-def parse_device(text: str) -> torch.device:
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(text)
-    except RuntimeError:
-        raise InputError(f"--device {text!r}: expected auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {text}: CUDA is not available on this machine")
-    return dev
 
 
 def _error_check(train_res: TrainResult) -> list[Check]:

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from toolkit import cli
+from toolkit.profiling.spec import add_entry_arguments, batch_source, load_from_args
 
 PROG = "python -m toolkit.profiling.layer_profiler"
 
@@ -357,12 +358,7 @@ def build_parser() -> cli.Parser:
     )
     sub = p.add_subparsers(dest="verb", required=True)
     run = sub.add_parser("run", help="profile training steps of an --entry spec per module")
-    run.add_argument(
-        "--entry",
-        metavar="MODULE:FUNCTION",
-        default="toolkit.demo.train:build_spec",
-        help="a function returning a TrainSpec (default: the built-in example)",
-    )
+    add_entry_arguments(run)
     run.add_argument(
         "--steps",
         metavar="N",
@@ -384,7 +380,6 @@ def build_parser() -> cli.Parser:
         default=10,
         help="modules shown in the table, by self time (default: 10; JSON has all)",
     )
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     cli.add_format_flag(run)
     return p
 
@@ -429,11 +424,9 @@ class TrainingStep:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from toolkit.profiling.l0_runner import parse_device
-    from toolkit.profiling.spec import batch_source, load_entry
 
     args = build_parser().parse_args(argv)
-    spec = load_entry(args.entry, parse_device(args.device))
+    spec = load_from_args(args)
     spec.model.train()
     result = profile_layers(
         spec.model, TrainingStep(spec, batch_source(spec)), args.steps, max(args.warmup_steps, 0)

@@ -28,6 +28,7 @@ from torch import nn
 
 from toolkit import cli
 from toolkit.errors import InputError
+from toolkit.profiling.spec import add_entry_arguments, batch_source, load_from_args
 
 GIB = 1024**3
 PROG = "python -m toolkit.profiling.memory_profiler"
@@ -246,12 +247,7 @@ def build_parser() -> cli.Parser:
     )
     sub = p.add_subparsers(dest="verb", required=True)
     run = sub.add_parser("run", help="train a few steps of an --entry spec and report its memory")
-    run.add_argument(
-        "--entry",
-        metavar="MODULE:FUNCTION",
-        default="toolkit.demo.train:build_spec",
-        help="a function returning a TrainSpec (default: the built-in example)",
-    )
+    add_entry_arguments(run)
     run.add_argument(
         "--steps",
         metavar="N",
@@ -259,7 +255,6 @@ def build_parser() -> cli.Parser:
         default=10,
         help="training steps measured (default: 10)",
     )
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     run.add_argument(
         "--estimate-gib",
         metavar="GIB",
@@ -277,19 +272,16 @@ def build_parser() -> cli.Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from toolkit.profiling.l0_runner import parse_device
-    from toolkit.profiling.runtime import train
-    from toolkit.profiling.spec import batch_source, load_entry
+    from toolkit.profiling.runtime import model_device, train
 
     args = build_parser().parse_args(argv)
     if args.history_snapshot is not None and args.history_snapshot.exists():
         raise InputError(
             f"--history-snapshot {args.history_snapshot}: already exists; it will not be overwritten"
         )
-    device = parse_device(args.device)
-    spec = load_entry(args.entry, device)
+    spec = load_from_args(args)
     estimate = int(args.estimate_gib * GIB) if args.estimate_gib else None
-    dev = next((p.device for p in spec.model.parameters()), device)
+    dev = model_device(spec)
     prof = MemoryProfiler(dev, spec.model, estimate, args.history_snapshot).start()
     t0 = time.perf_counter()
     try:

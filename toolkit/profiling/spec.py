@@ -27,6 +27,7 @@ from torch import nn
 from toolkit.errors import InputError
 
 Batch = Any
+DEMO_ENTRY = "toolkit.demo.train:build_spec"
 
 
 @dataclass
@@ -194,3 +195,34 @@ def load_entry(entry: str, device: torch.device) -> TrainSpec:
             f"--entry {entry!r}: calling it raised {type(exc).__name__}: {exc}"
         ) from None
     return validate_spec(obj, f"--entry {entry!r}")
+
+
+def parse_device(text: str) -> torch.device:
+    """``--device``: auto (cuda if available), cpu, cuda or cuda:N."""
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(text)
+    except RuntimeError:
+        raise InputError(f"--device {text!r}: expected auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {text}: CUDA is not available on this machine")
+    return dev
+
+
+def add_entry_arguments(parser: Any) -> None:
+    """``--entry`` and ``--device`` for a command that runs a TrainSpec (default: the demo)."""
+    parser.add_argument(
+        "--entry",
+        metavar="MODULE:FUNCTION",
+        default=DEMO_ENTRY,
+        help="a function returning a TrainSpec (default: the built-in example)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
+
+
+def load_from_args(args: Any) -> TrainSpec:
+    """The TrainSpec named by ``--entry``, built for ``--device``."""
+    return load_entry(args.entry, parse_device(args.device))
