@@ -177,3 +177,16 @@ def inference_flops(shape: ModelShape, seq_len: int, causal: bool = False) -> In
             f" = {dense + attention:,.0f} FLOPs/token"
         ),
     )
+
+
+def dense_training_flops(params: float, tokens: float) -> float:
+    """Training compute ``C = 6 N D`` FLOPs for N parameters (``params``) and D ``tokens``.
+
+    The 6 is the dense term of :func:`training_flops_from_counts` (2 forward + 4 backward FLOPs
+    per parameter per token); for MoE pass the active parameters. Kaplan et al. 2020 and
+    Hoffmann et al. 2022 (Chinchilla) use this same approximation.
+    """
+    for name, value in (("params", params), ("tokens", tokens)):
+        if isinstance(value, bool) or not (isinstance(value, int | float) and value > 0):
+            raise InputError(f"{name} must be > 0, got {value!r}")
+    return 6.0 * params * tokens

@@ -140,3 +140,19 @@ def utilization_from_step(
         f"tokens/s = {tokens_per_step:,.6g} tokens/step / {step_time_s:,.6g} s/step = {tps:,.6g}"
     )
     return replace(result, arithmetic=[first, *result.arithmetic])
+
+
+def training_time_s(
+    total_flops: float, peak_flops_per_gpu: float, num_gpus: int, mfu: float
+) -> float:
+    """Wall-clock seconds to execute ``total_flops`` model FLOPs: ``C / (GPUs x peak x MFU)``.
+
+    The inverse of :func:`mfu_from_step`. ``peak_flops_per_gpu`` in FLOP/s (not TFLOP/s);
+    ``mfu`` a fraction in (0, 1].
+    """
+    _require_positive(
+        total_flops=total_flops, peak_flops_per_gpu=peak_flops_per_gpu, num_gpus=num_gpus, mfu=mfu
+    )
+    if mfu > 1:
+        raise InputError(f"mfu must be a fraction in (0, 1], got {mfu!r}")
+    return total_flops / (num_gpus * peak_flops_per_gpu * mfu)
