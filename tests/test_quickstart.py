@@ -54,3 +54,14 @@ def test_every_toolkit_command_in_the_readme_answers_help():
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, f"{' '.join(argv[1:])}: exit {proc.returncode}\n{proc.stderr}"
         assert "usage:" in proc.stdout
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m toolkit.hardware specs | head -n 1",
+        shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.stdout.startswith("key") and "Traceback" not in proc.stderr

@@ -16,6 +16,7 @@ import dataclasses
 import enum
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -172,4 +173,8 @@ def run(
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         code = 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as CPython advises
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_FAILED
     sys.exit(code)
