@@ -1,0 +1,259 @@
+"""Supervise a submitted Slurm job by id: poll ``squeue``, read the end state from ``sacct``,
+classify, and restart with ``scontrol requeue`` (same job id; the job script resumes from its
+latest checkpoint — the watchdog records which checkpoint that is).
+
+Commands and formats used (Slurm 21-24):
+  ``squeue -j ID -h -o %T``                        -> ``RUNNING`` (one line per job), or exit 1
+                                                     "slurm_load_jobs error: Invalid job id specified"
+                                                     once the job left the controller
+  ``sacct -j ID -n -P -o JobID,State,ExitCode``    -> ``ID|FAILED|1:0`` then ``ID.batch|...`` rows;
+                                                     State may read ``CANCELLED by UID``;
+                                                     ExitCode is ``exit:signal``
+  ``scontrol requeue ID``                           -> silent, exit 0
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from toolkit.watchdog import checkpoints
+from toolkit.watchdog.catalogue import ENVIRONMENT, SUCCESS, UNKNOWN
+from toolkit.watchdog.classify import Diagnosis, classify, diagnosis_from_dict, last_step, repeated
+from toolkit.watchdog.hang import HangDetector
+from toolkit.watchdog.policy import RestartPolicy, decide
+from toolkit.watchdog.record import RunDir, append_event, read_state, write_context, write_state
+
+ACTIVE = {
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "REQUEUED",
+    "RESIZING",
+    "SUSPENDED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+}
+TRANSIENT_END = {"PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "TIMEOUT", "OUT_OF_MEMORY", "DEADLINE"}
+
+
+@dataclass
+class SlurmOptions:
+    """Slurm-mode options; times in seconds."""
+
+    run_dir: Path
+    job_id: str
+    log: Path | None = None
+    checkpoint_glob: str | None = None
+    checkpoint_dir: Path | None = None
+    required_files: tuple[str, ...] = ()
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    poll_s: float = 30.0
+    hang_timeout_s: float | None = None
+    startup_grace_s: float = 600.0
+    hang_min_s: float = 60.0
+    hang_factor: float = 10.0
+
+
+def _cmd(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def squeue_state(job: str) -> str | None:
+    """The job's state while the controller knows it, else None."""
+    try:
+        res = _cmd(["squeue", "-j", job, "-h", "-o", "%T"])
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = [ln.strip() for ln in res.stdout.splitlines() if ln.strip()]
+    return lines[0] if res.returncode == 0 and lines else None
+
+
+def parse_sacct(text: str, job: str) -> tuple[str, int | None] | None:
+    """``(STATE, returncode)`` of the job's own row in ``sacct -n -P -o JobID,State,ExitCode``.
+
+    ``ExitCode`` ``X:S``: a signal S becomes ``-S`` (Popen style), else the exit code X.
+    """
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 3 or parts[0] != job:
+            continue
+        state = parts[1].split()[0] if parts[1].strip() else "UNKNOWN"
+        code, _, sig = parts[2].partition(":")
+        try:
+            rc = -int(sig) if sig and int(sig) else int(code)
+        except ValueError:
+            rc = None
+        return state.rstrip("+"), rc
+    return None
+
+
+def sacct_state(job: str) -> tuple[str, int | None] | None:
+    try:
+        res = _cmd(["sacct", "-j", job, "-n", "-P", "-o", "JobID,State,ExitCode"])
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_sacct(res.stdout, job) if res.returncode == 0 else None
+
+
+def requeue(job: str) -> tuple[bool, str]:
+    """``scontrol requeue ID``; (ok, stderr)."""
+    try:
+        res = _cmd(["scontrol", "requeue", job])
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    return res.returncode == 0, res.stderr.strip()
+
+
+def classify_slurm(state: str, rc: int | None, tail: str) -> Diagnosis:
+    """Diagnosis from the sacct state, exit code and the job's log tail."""
+    if state == "COMPLETED":
+        return Diagnosis(SUCCESS, "finished", "the job completed", False, [f"sacct State={state}"])
+    if state == "CANCELLED":
+        return Diagnosis(
+            UNKNOWN,
+            "cancelled",
+            "the job was cancelled (scancel); not requeued",
+            False,
+            [f"sacct State={state}"],
+            "resubmit or requeue by hand if that was not intended",
+        )
+    diag = classify(rc, tail)
+    diag.evidence.append(f"sacct State={state} ExitCode rc={rc}")
+    generic = diag.subclass in ("sigkill", "sigterm", "unexplained-exit", "finished")
+    if state in TRANSIENT_END and generic:
+        diag = Diagnosis(
+            ENVIRONMENT,
+            f"slurm-{state.lower()}",
+            f"Slurm ended the job: {state}",
+            True,
+            diag.evidence,
+            "requeued",
+            diag.step,
+            f"slurm:{state}",
+        )
+    return diag
+
+
+def _log_tail(log: Path | None, start: int, nbytes: int = 65536) -> str:
+    """The job log's last ``nbytes`` bytes written at or after byte ``start`` ('' when none)."""
+    if log is None or not log.exists():
+        return ""
+    size = log.stat().st_size
+    if size < start:  # Slurm truncated the file on requeue
+        start = 0
+    with open(log, "rb") as fh:
+        fh.seek(max(start, size - nbytes))
+        return fh.read().decode("utf-8", errors="replace")
+
+
+def supervise(o: SlurmOptions) -> int:
+    """Watch job ``o.job_id`` until it completes or must stop; 0 finished, 1 stopped."""
+    rd = RunDir(Path(o.run_dir))
+    rd.ensure()
+    state = read_state(rd) or {
+        "slurm_job": o.job_id,
+        "status": "attached",
+        "attempt": 1,
+        "restart_times": [],
+        "last_diagnosis": None,
+        "checkpoint": None,
+    }
+    state["slurm_job"] = o.job_id
+    append_event(rd, "watchdog_start", mode="slurm", job=o.job_id)
+    hang = HangDetector(o.hang_timeout_s, o.startup_grace_s, o.hang_factor, o.hang_min_s)
+    hang.start(time.monotonic())
+    log_size = 0
+    attempt_offset = 0  # bytes of the job log written before the current attempt (requeue)
+
+    def save() -> None:
+        choice = checkpoints.latest_complete(o.checkpoint_glob, o.checkpoint_dir, o.required_files)
+        state["latest_checkpoint"] = str(choice.path) if choice.path else None
+        write_state(rd, state)
+        write_context(rd, state)
+
+    save()
+    while True:
+        now = time.monotonic()
+        sq = squeue_state(o.job_id)
+        hung_reason = None
+        if o.log is not None and o.log.exists():
+            size = o.log.stat().st_size
+            if size != log_size:
+                log_size = size
+                hang.activity(now)
+                step = last_step(_log_tail(o.log, attempt_offset, 4096))
+                if step is not None:
+                    hang.step(step, now)
+        if sq == "RUNNING":
+            hung_reason = hang.hung(now)
+        elif sq in ACTIVE:
+            hang.start(now)
+        if sq in ACTIVE and not hung_reason:
+            time.sleep(o.poll_s)
+            continue
+        if hung_reason:
+            append_event(rd, "hang_detected", reason=hung_reason, job=o.job_id)
+            diag = classify(None, "", hung=True, hang_reason=hung_reason)
+        else:
+            end = sacct_state(o.job_id)
+            if end is None or end[0] in ACTIVE:
+                time.sleep(o.poll_s)
+                continue
+            tail = _log_tail(o.log, attempt_offset)
+            diag = classify_slurm(end[0], end[1], tail)
+        diag = repeated(diag, diagnosis_from_dict(state.get("last_diagnosis")))
+        state["last_diagnosis"] = asdict(diag)
+        append_event(
+            rd,
+            "exit",
+            job=o.job_id,
+            cls=diag.cls,
+            subclass=diag.subclass,
+            step=diag.step,
+            restart=diag.restart,
+            evidence=diag.evidence,
+            meaning=diag.meaning,
+        )
+        if diag.cls == SUCCESS or not diag.restart:
+            state["status"] = "finished" if diag.cls == SUCCESS else "stopped"
+            append_event(rd, "watchdog_stop", status=state["status"])
+            save()
+            return 0 if diag.cls == SUCCESS else 1
+        decision = decide(o.policy, state.get("restart_times", []), time.time())
+        if not decision.restart:
+            state["status"] = "stopped"
+            append_event(rd, "watchdog_stop", status="stopped", reason=decision.reason)
+            save()
+            return 1
+        time.sleep(decision.delay_s)
+        ok, err = requeue(o.job_id)
+        state.setdefault("restart_times", []).append(time.time())
+        state["attempt"] = int(state.get("attempt", 1)) + 1
+        append_event(
+            rd,
+            "restart",
+            job=o.job_id,
+            via="scontrol requeue",
+            ok=ok,
+            error=err,
+            backoff_s=decision.delay_s,
+        )
+        if not ok:
+            state["status"] = "stopped"
+            append_event(
+                rd, "watchdog_stop", status="stopped", reason=f"scontrol requeue failed: {err}"
+            )
+            save()
+            return 1
+        state["status"] = "attached"
+        save()
+        attempt_offset = o.log.stat().st_size if o.log is not None and o.log.exists() else 0
+        hang.start(time.monotonic())
+        time.sleep(o.poll_s)
