@@ -19,6 +19,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from toolkit.hardware.slurm import parse_sacct, squeue_state  # noqa: F401
+from toolkit.hardware.slurm import sacct_state as _sacct_state
 from toolkit.watchdog import checkpoints
 from toolkit.watchdog.catalogue import ENVIRONMENT, SUCCESS, UNKNOWN
 from toolkit.watchdog.classify import Diagnosis, classify, diagnosis_from_dict, last_step, repeated
@@ -65,41 +67,9 @@ def _cmd(argv: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
-def squeue_state(job: str) -> str | None:
-    """The job's state while the controller knows it, else None."""
-    try:
-        res = _cmd(["squeue", "-j", job, "-h", "-o", "%T"])
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = [ln.strip() for ln in res.stdout.splitlines() if ln.strip()]
-    return lines[0] if res.returncode == 0 and lines else None
-
-
-def parse_sacct(text: str, job: str) -> tuple[str, int | None] | None:
-    """``(STATE, returncode)`` of the job's own row in ``sacct -n -P -o JobID,State,ExitCode``.
-
-    ``ExitCode`` ``X:S``: a signal S becomes ``-S`` (Popen style), else the exit code X.
-    """
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) < 3 or parts[0] != job:
-            continue
-        state = parts[1].split()[0] if parts[1].strip() else "UNKNOWN"
-        code, _, sig = parts[2].partition(":")
-        try:
-            rc = -int(sig) if sig and int(sig) else int(code)
-        except ValueError:
-            rc = None
-        return state.rstrip("+"), rc
-    return None
-
-
 def sacct_state(job: str) -> tuple[str, int | None] | None:
-    try:
-        res = _cmd(["sacct", "-j", job, "-n", "-P", "-o", "JobID,State,ExitCode"])
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return parse_sacct(res.stdout, job) if res.returncode == 0 else None
+    """The job's sacct row, or None when sacct does not know it or could not answer."""
+    return _sacct_state(job) or None
 
 
 def requeue(job: str) -> tuple[bool, str]:

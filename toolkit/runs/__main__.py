@@ -1,0 +1,475 @@
+"""``python -m toolkit.runs sweep|run|plan <verb>``: the runs registry from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from toolkit.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Parser,
+    add_format_flag,
+    positive_float,
+    print_json,
+    render_table,
+    run,
+)
+from toolkit.errors import InputError
+from toolkit.runs import control, db, grid, plans
+from toolkit.runs.local import GpuPolicy
+from toolkit.runs.models import BACKENDS, STATUSES, TERMINAL, Run
+
+PROG = "python -m toolkit.runs"
+
+DESCRIPTION = """\
+Track runs and sweeps in a SQLite registry (default .labcoat/runs.db in the project; --db).
+
+  sweep create|grid|show|list|start    group runs; grid = one run per parameter combination
+  run   create|list|show|logs|cancel|start
+  plan  save|list|show                 experiment plans (markdown) linked to sweeps
+
+Every command first reconciles active runs (a finished process gets its exit code; a vanished
+one is marked failed). Exit codes: 0 ok, 1 some run could not start / nothing to cancel,
+2 usage error, unknown name, unreadable or foreign registry.
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="registry file (default: $LABCOAT_RUNS_DB or .labcoat/runs.db in the project)",
+    )
+    add_format_flag(parent)
+    return parent
+
+
+def _non_negative_int(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} expects an integer >= 0, got {text!r}"
+            ) from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{flag} expects an integer >= 0, got {text}")
+        return value
+
+    return parse
+
+
+def _launch_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gpus",
+        type=_non_negative_int("--gpus"),
+        default=0,
+        help="GPUs per run (0 = CPU, no GPU variables set)",
+    )
+    p.add_argument("--backend", choices=BACKENDS, default="local")
+    p.add_argument("--cwd", type=Path, default=None, help="working directory (default: here)")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment variable for the run (repeatable)",
+    )
+    p.add_argument("--time", default=None, help="slurm: time limit (default 04:00:00)")
+    p.add_argument("--partition", default=None, help="slurm: partition")
+    p.add_argument("--account", default=None, help="slurm: account")
+    p.add_argument("--auto-start", action="store_true", help="start right after creating")
+    _start_flags(p)
+
+
+def _start_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="when GPUs are busy, retry every --retry-delay s instead of leaving runs queued",
+    )
+    p.add_argument("--retry-delay", type=positive_float("--retry-delay"), default=10.0)
+    p.add_argument(
+        "--max-wait",
+        type=positive_float("--max-wait"),
+        default=None,
+        help="give up waiting after this many seconds",
+    )
+    p.add_argument("--max-mem-used-pct", type=float, default=GpuPolicy.max_mem_used_pct)
+    p.add_argument("--max-util-pct", type=float, default=GpuPolicy.max_util_pct)
+    p.add_argument("--samples", type=int, default=GpuPolicy.samples)
+
+
+def build_parser() -> Parser:
+    common = _common()
+    parser = Parser(prog=PROG, description=DESCRIPTION)
+    groups = parser.add_subparsers(dest="group", required=True, parser_class=Parser)
+
+    sweep = groups.add_parser("sweep", help="sweeps").add_subparsers(
+        dest="verb", required=True, parser_class=Parser
+    )
+    p = sweep.add_parser("create", parents=[common], help="create a sweep")
+    p.add_argument("--name", required=True)
+    p.add_argument("--goal", default="")
+    p.add_argument("--plan", default=None, help="link to a saved plan")
+    p = sweep.add_parser("grid", parents=[common], help="one run per parameter combination")
+    p.add_argument("--name", required=True, help="sweep (created if absent)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2")
+    p.add_argument("--command", required=True, help="template, e.g. 'python t.py --lr {lr}'")
+    p.add_argument("--goal", default="")
+    p.add_argument("--plan", default=None)
+    _launch_flags(p)
+    p = sweep.add_parser("show", parents=[common], help="a sweep and its runs")
+    p.add_argument("--name", required=True)
+    sweep.add_parser("list", parents=[common], help="all sweeps")
+    p = sweep.add_parser("start", parents=[common], help="start the sweep's queued runs")
+    p.add_argument("--name", required=True)
+    _start_flags(p)
+
+    runs = groups.add_parser("run", help="runs").add_subparsers(
+        dest="verb", required=True, parser_class=Parser
+    )
+    p = runs.add_parser("create", parents=[common], help="register a run (queued)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--command", required=True)
+    p.add_argument("--sweep", default=None)
+    _launch_flags(p)
+    p = runs.add_parser("list", parents=[common], help="runs, oldest first")
+    p.add_argument("--sweep", default=None)
+    p.add_argument("--status", action="append", default=[], choices=STATUSES)
+    p = runs.add_parser("show", parents=[common], help="one run")
+    p.add_argument("name")
+    p = runs.add_parser("logs", parents=[common], help="a run's output")
+    p.add_argument("name")
+    p.add_argument("--follow", action="store_true", help="stream until the run ends")
+    p.add_argument("--tail", type=int, default=None, help="last N lines only")
+    p = runs.add_parser("cancel", parents=[common], help="stop a run")
+    p.add_argument("name")
+    p.add_argument(
+        "--grace",
+        type=positive_float("--grace"),
+        default=10.0,
+        help="seconds between SIGTERM and SIGKILL (local)",
+    )
+    p = runs.add_parser("start", parents=[common], help="start queued runs")
+    p.add_argument("names", nargs="+")
+    _start_flags(p)
+
+    plan = groups.add_parser("plan", help="experiment plans").add_subparsers(
+        dest="verb", required=True, parser_class=Parser
+    )
+    p = plan.add_parser("save", parents=[common], help="store a markdown plan")
+    p.add_argument("path", type=Path)
+    p.add_argument("--name", default=None, help="plan name (default: slug of the title)")
+    p.add_argument("--sweep", action="append", default=[], help="link to sweep (repeatable)")
+    plan.add_parser("list", parents=[common], help="all plans")
+    p = plan.add_parser("show", parents=[common], help="one plan")
+    p.add_argument("name")
+    return parser
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _env(items: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--env {item!r}: expected KEY=VALUE")
+        env[key] = value
+    return env
+
+
+def _spec_extras(args: argparse.Namespace) -> dict[str, Any]:
+    options = {k: getattr(args, k) for k in ("time", "partition", "account") if getattr(args, k)}
+    if args.backend == "local" and options:
+        raise InputError(f"--{', --'.join(options)}: Slurm options need --backend slurm")
+    workdir = (args.cwd or Path.cwd()).resolve()
+    if not workdir.is_dir():
+        raise InputError(f"--cwd {workdir}: not a directory")
+    return {
+        "workdir": str(workdir),
+        "env": _env(args.env),
+        "gpus": args.gpus,
+        "backend": args.backend,
+        "options": options,
+    }
+
+
+def _start_options(args: argparse.Namespace) -> control.StartOptions:
+    policy = GpuPolicy(args.max_mem_used_pct, args.max_util_pct, max(1, args.samples))
+    return control.StartOptions(policy, args.wait, args.retry_delay, args.max_wait)
+
+
+def _where(r: Run) -> str:
+    if r.job_id:
+        return f"job {r.job_id}"
+    return f"pid {r.pid}" if r.pid else ""
+
+
+def _runs_table(runs: Sequence[Run]) -> str:
+    return render_table(
+        ["NAME", "STATUS", "EXIT", "GPUS", "BACKEND", "WHERE", "SWEEP", "STARTED", "NOTE"],
+        [
+            [
+                r.name,
+                r.status,
+                r.exit_code,
+                ",".join(map(str, r.gpus))
+                or (f"({r.gpus_requested})" if r.gpus_requested else "-"),
+                r.backend,
+                _where(r),
+                r.sweep or "",
+                r.started or "",
+                r.note or "",
+            ]
+            for r in runs
+        ],
+    )
+
+
+def _show_run(r: Run) -> str:
+    rows = [
+        ("name", r.name),
+        ("status", r.status),
+        ("exit code", r.exit_code),
+        ("command", r.command),
+        ("working dir", r.workdir),
+        ("sweep", r.sweep),
+        ("params", r.params or None),
+        ("backend", r.backend),
+        ("host", r.host),
+        ("job id", r.job_id),
+        ("pid", r.pid),
+        ("GPUs requested", r.gpus_requested),
+        ("GPUs assigned", ",".join(map(str, r.gpus)) or None),
+        ("env", r.env or None),
+        ("created", r.created),
+        ("started", r.started),
+        ("ended", r.ended),
+        ("log", r.log_path),
+        ("metrics", r.metrics),
+        ("note", r.note),
+    ]
+    return render_table(["FIELD", "VALUE"], [(k, v) for k, v in rows if v is not None])
+
+
+def _results(args: argparse.Namespace, results: list[control.StartResult]) -> int:
+    if args.format == "json":
+        print_json(results)
+    else:
+        print(
+            render_table(
+                ["RUN", "STARTED", "STATUS", "NOTE"],
+                [(r.run, "yes" if r.started else "no", r.status, r.note) for r in results],
+            )
+        )
+    return EXIT_OK if all(r.started for r in results) else EXIT_FAILED
+
+
+def _created(conn, args: argparse.Namespace, created: list[Run]) -> int:
+    if args.auto_start:
+        return _results(
+            args, control.start_runs(conn, [r.name for r in created], _start_options(args))
+        )
+    if args.format == "json":
+        print_json(created if len(created) != 1 or args.group == "sweep" else created[0])
+    else:
+        print(_runs_table(created))
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- verbs
+
+
+def _sweep(conn, args: argparse.Namespace) -> int:
+    if args.verb == "create":
+        sweep = db.create_sweep(conn, args.name, args.goal, args.plan)
+        if args.format == "json":
+            print_json(sweep)
+        else:
+            print(f"sweep {sweep.name} created")
+        return EXIT_OK
+    if args.verb == "grid":
+        db.check_name("sweep", args.name)
+        params = grid.parse_params(args.param)
+        specs = grid.expand(args.name, params, args.command)
+        extras = _spec_extras(args)
+        db.create_sweep(conn, args.name, args.goal, args.plan, params, args.command, exist_ok=True)
+        created = db.create_runs(conn, [{**s, **extras} for s in specs], sweep=args.name)
+        return _created(conn, args, created)
+    if args.verb == "list":
+        sweeps = db.list_sweeps(conn)
+        if args.format == "json":
+            print_json(sweeps)
+        else:
+            print(
+                render_table(
+                    ["NAME", "GOAL", "PLAN", "CREATED"],
+                    [(s.name, s.goal, s.plan or "", s.created) for s in sweeps],
+                )
+            )
+        return EXIT_OK
+    if args.verb == "start":
+        db.get_sweep(conn, args.name)
+        queued = [
+            r.name
+            for r in db.list_runs(conn, sweep=args.name, statuses=["queued"])
+            if r.job_id is None
+        ]
+        return _results(args, control.start_runs(conn, queued, _start_options(args)))
+    sweep = db.get_sweep(conn, args.name)
+    runs = db.list_runs(conn, sweep=args.name)
+    counts = Counter(r.status for r in runs)
+    if args.format == "json":
+        print_json({"sweep": sweep, "counts": dict(counts), "runs": runs})
+    else:
+        print(
+            f"sweep {sweep.name}  goal: {sweep.goal or '-'}  plan: {sweep.plan or '-'}  "
+            f"created {sweep.created}"
+        )
+        if sweep.params:
+            print("grid: " + "  ".join(f"{k}={','.join(v)}" for k, v in sweep.params.items()))
+        print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs")
+        if runs:
+            print(_runs_table(runs))
+    return EXIT_OK
+
+
+def _logs(conn, args: argparse.Namespace) -> int:
+    r = db.get_run(conn, args.name)
+    if r.log_path is None:
+        raise InputError(f"run {r.name!r} is {r.status} and has no log yet")
+    path = Path(r.log_path)
+    if not args.follow:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if args.tail is not None:
+            text = "".join(text.splitlines(keepends=True)[-args.tail :])
+        if args.format == "json":
+            print_json({"run": r.name, "status": r.status, "log_path": str(path), "text": text})
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+    offset, chunks = 0, []
+    while True:
+        ended = r.status in TERMINAL
+        if path.exists():
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+            offset += len(data)
+            if data:
+                if args.format == "json":
+                    chunks.append(data.decode(errors="replace"))
+                else:
+                    sys.stdout.write(data.decode(errors="replace"))
+                    sys.stdout.flush()
+        if ended:
+            break
+        time.sleep(0.2 if r.backend == "local" else 5.0)  # squeue is a controller RPC
+        control.reconcile_run(conn, r)
+        r = db.get_run(conn, r.name)
+    if args.format == "json":
+        print_json(
+            {"run": r.name, "status": r.status, "log_path": str(path), "text": "".join(chunks)}
+        )
+    return EXIT_OK
+
+
+def _run(conn, args: argparse.Namespace) -> int:
+    if args.verb == "create":
+        spec = {"name": args.name, "command": args.command, **_spec_extras(args)}
+        return _created(conn, args, [db.create_run(conn, sweep=args.sweep, **spec)])
+    if args.verb == "list":
+        runs = db.list_runs(conn, sweep=args.sweep, statuses=args.status)
+        if args.format == "json":
+            print_json(runs)
+        else:
+            print(_runs_table(runs))
+        return EXIT_OK
+    if args.verb == "show":
+        r = db.get_run(conn, args.name)
+        if args.format == "json":
+            print_json(r)
+        else:
+            print(_show_run(r))
+        return EXIT_OK
+    if args.verb == "logs":
+        return _logs(conn, args)
+    if args.verb == "cancel":
+        ok, note = control.cancel_run(conn, args.name, args.grace)
+        r = db.get_run(conn, args.name)
+        if args.format == "json":
+            print_json({"run": r, "cancelled": ok, "note": note})
+        else:
+            print(f"{r.name}: {note}")
+        return EXIT_OK if ok else EXIT_FAILED
+    for name in args.names:
+        db.get_run(conn, name)
+    return _results(args, control.start_runs(conn, args.names, _start_options(args)))
+
+
+def _plan(conn, args: argparse.Namespace) -> int:
+    if args.verb == "save":
+        parsed = plans.read_plan(args.path)
+        name = args.name or plans.slug(parsed.title)
+        plan = db.save_plan(
+            conn,
+            name,
+            parsed.title,
+            parsed.goal,
+            parsed.markdown,
+            str(args.path.resolve()),
+            args.sweep,
+        )
+        if args.format == "json":
+            print_json(plan)
+        else:
+            linked = f", linked to {', '.join(plan.sweeps)}" if plan.sweeps else ""
+            print(f"plan {plan.name} saved: {plan.title!r}{linked}")
+        return EXIT_OK
+    if args.verb == "list":
+        items = db.list_plans(conn)
+        if args.format == "json":
+            print_json(items)
+        else:
+            print(
+                render_table(
+                    ["NAME", "TITLE", "GOAL", "SWEEPS", "UPDATED"],
+                    [(p.name, p.title, p.goal, ",".join(p.sweeps), p.updated) for p in items],
+                )
+            )
+        return EXIT_OK
+    plan = db.get_plan(conn, args.name)
+    if args.format == "json":
+        print_json(plan)
+    else:
+        print(
+            f"plan {plan.name}: {plan.title}\ngoal: {plan.goal or '-'}\n"
+            f"sweeps: {', '.join(plan.sweeps) or '-'}\nsource: {plan.source or '-'}\n"
+        )
+        print(plan.markdown)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    conn = db.connect(args.db or db.default_db_path())
+    try:
+        control.reconcile_all(conn)
+        return {"sweep": _sweep, "run": _run, "plan": _plan}[args.group](conn, args)
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    run(main, PROG)
