@@ -1,0 +1,122 @@
+"""``python -m toolkit.static.check PATH... [--format table|json|sarif] [--select] [--ignore] [--spec]``.
+
+Exit 1 when anything is reported (a finding, a parse error, or a spec deviation), 0 when clean,
+2 on usage error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from toolkit.cli import EXIT_FAILED, EXIT_OK, Parser, print_json, run
+from toolkit.errors import InputError
+from toolkit.static.config import StaticConfig, load_config
+from toolkit.static.engine import analyze_source, iter_py_files
+from toolkit.static.output import CheckResult, render_text, to_sarif
+
+PROG = "python -m toolkit.static.check"
+
+
+def _split(values: Iterable[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    out: list[str] = []
+    for v in values:
+        out.extend(c.strip().upper() for c in v.split(",") if c.strip())
+    return out
+
+
+def validate_codes(codes: Iterable[str], flag: str) -> None:
+    from toolkit.static.catalogue import all_rules
+
+    known = [r.code for r in all_rules()]
+    for c in codes:
+        if not any(k == c or k.startswith(c) for k in known):
+            raise InputError(f"{flag}: unknown rule code {c!r}; see python -m toolkit.static.rules")
+
+
+def check_paths(
+    paths: Sequence[Path],
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    config: StaticConfig | None = None,
+) -> CheckResult:
+    """Analyze files and directories (recursing over ``*.py``); never raises on file content."""
+    cfg = config or StaticConfig()
+    sel = select if select is not None else cfg.select
+    ign = list(ignore or []) + list(cfg.ignore)
+    result = CheckResult()
+    for f in iter_py_files(paths):
+        result.files_checked += 1
+        try:
+            source = f.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.parse_errors.append({"path": str(f), "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        extra = cfg.ignored_for(f) if cfg.per_file_ignores else []
+        findings, err = analyze_source(source, str(f), sel, ign + extra)
+        if err:
+            result.parse_errors.append({"path": str(f), "error": err})
+        result.findings.extend(findings)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = Parser(prog=PROG, description=__doc__)
+    p.add_argument("paths", nargs="+", type=Path, help="files or directories (recursing over *.py)")
+    p.add_argument("--format", choices=("table", "json", "sarif"), default="table")
+    p.add_argument(
+        "--select", action="append", help="only these codes or prefixes (comma-separated)"
+    )
+    p.add_argument(
+        "--ignore", action="append", help="skip these codes or prefixes (comma-separated)"
+    )
+    p.add_argument(
+        "--spec", type=Path, help="SPEC.yaml: what the user asked for (instruction compliance)"
+    )
+    p.add_argument(
+        "--no-config", action="store_true", help="ignore [tool.labcoat.static] in pyproject.toml"
+    )
+    args = p.parse_args(argv)
+    for path in args.paths:
+        if not path.exists():
+            raise InputError(
+                f"{path}: no such file or directory; expected a .py file or a directory"
+            )
+    select, ignore = _split(args.select), _split(args.ignore)
+    validate_codes(select or [], "--select")
+    validate_codes(ignore or [], "--ignore")
+    cfg = StaticConfig() if args.no_config else load_config(args.paths[0])
+    result = check_paths(args.paths, select, ignore, cfg)
+    compliance = None
+    if args.spec is not None:
+        from toolkit.static.compliance import check_compliance, load_spec, render_compliance
+
+        spec = load_spec(args.spec)
+        compliance = check_compliance(spec, list(iter_py_files(args.paths)))
+    if args.format == "json":
+        data = result.as_dict()
+        if compliance is not None:
+            data["compliance"] = compliance.as_dict()
+        print_json(data)
+    elif args.format == "sarif":
+        sarif = to_sarif(result)
+        if compliance is not None:
+            from toolkit.static.compliance import sarif_results
+
+            sarif["runs"][0]["results"].extend(sarif_results(compliance))
+        print_json(sarif)
+    else:
+        print(render_text(result))
+        if compliance is not None:
+            print()
+            print(render_compliance(compliance))
+    failed = bool(result.findings or result.parse_errors)
+    if compliance is not None and compliance.deviations:
+        failed = True
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+if __name__ == "__main__":
+    run(main, PROG)

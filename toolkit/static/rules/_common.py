@@ -1,0 +1,165 @@
+"""Queries over :class:`~toolkit.static.engine.ModuleFacts` shared by the rule modules."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from toolkit.static.engine import Event, ModuleFacts, Scope, const, dotted, kwarg
+
+OPT_NAME_RE = re.compile(r"(^|[._])(opt|optim|optimizer|optimiser)\w*$", re.I)
+SCHED_NAME_RE = re.compile(r"(sched|lr_sched|scheduler)", re.I)
+SCALER_NAME_RE = re.compile(r"scaler", re.I)
+
+
+def is_optimizer(mod: ModuleFacts, recv: str) -> bool:
+    ks = mod.kinds.get(recv, set())
+    if "optimizer" in ks:
+        return True
+    if ks & {"scheduler", "scaler", "model", "trainer"}:
+        return False
+    return bool(OPT_NAME_RE.search(recv)) and not SCHED_NAME_RE.search(recv)
+
+
+def is_scheduler(mod: ModuleFacts, recv: str) -> bool:
+    ks = mod.kinds.get(recv, set())
+    if "scheduler" in ks:
+        return True
+    if ks & {"optimizer", "scaler"}:
+        return False
+    return bool(SCHED_NAME_RE.search(recv))
+
+
+def is_scaler(mod: ModuleFacts, recv: str) -> bool:
+    return "scaler" in mod.kinds.get(recv, set()) or bool(
+        SCALER_NAME_RE.search(recv.split(".")[-1] if recv else "")
+    )
+
+
+def backward_events(sc: Scope) -> list[Event]:
+    if not sc.events:
+        return []
+    return [
+        e
+        for e in sc.events
+        if e.attr == "backward"
+        and isinstance(e.node, ast.Call)
+        and not e.q.startswith("torch.autograd.Function")
+        and e.recv not in ("ctx", "self", "super()")
+    ]
+
+
+def opt_step_events(mod: ModuleFacts, sc: Scope) -> list[Event]:
+    out = []
+    for e in sc.events:
+        if e.attr != "step" or not isinstance(e.node, ast.Call):
+            continue
+        if is_scaler(mod, e.recv) and e.node.args:
+            out.append(e)
+        elif is_optimizer(mod, e.recv):
+            out.append(e)
+    return out
+
+
+def sched_step_events(mod: ModuleFacts, sc: Scope) -> list[Event]:
+    return [
+        e
+        for e in sc.events
+        if e.attr == "step" and is_scheduler(mod, e.recv) and not is_optimizer(mod, e.recv)
+    ]
+
+
+def zero_grad_events(sc: Scope) -> list[Event]:
+    return [
+        e
+        for e in sc.events
+        if e.attr == "zero_grad" or (e.attr in ("zero_", "detach_") and e.recv.endswith(".grad"))
+    ]
+
+
+def in_loop(e: Event, lid: int) -> bool:
+    return lid in e.loops
+
+
+def loop_events(sc: Scope, lid: int) -> list[Event]:
+    return [e for e in sc.events if lid in e.loops]
+
+
+def training_loops(mod: ModuleFacts, sc: Scope) -> Iterator[tuple[int, list[Event]]]:
+    """Innermost loops that run a backward pass, with their events."""
+    seen = set()
+    for b in backward_events(sc):
+        if not b.loops:
+            continue
+        lid = b.loops[-1]
+        if lid in seen:
+            continue
+        seen.add(lid)
+        yield lid, loop_events(sc, lid)
+
+
+def is_mod_test(test: ast.expr) -> bool:
+    """An ``if`` test that gates on a step counter (``(i + 1) % accum == 0``, ``sync_gradients``)."""
+    for n in ast.walk(test):
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod):
+            return True
+        if isinstance(n, ast.Name | ast.Attribute) and re.search(
+            r"accum|sync_gradients", dotted(n), re.I
+        ):
+            return True
+    return False
+
+
+def model_call_events(mod: ModuleFacts, sc: Scope) -> list[Event]:
+    """Forward passes: ``model(x)``, ``self.net(x)`` (not ``.generate``)."""
+    return [
+        e
+        for e in sc.events
+        if isinstance(e.node, ast.Call)
+        and isinstance(e.node.func, ast.Name | ast.Attribute)
+        and mod.is_model(dotted(e.node.func))
+    ]
+
+
+def str_kw(mod: ModuleFacts, call: ast.Call, name: str) -> object:
+    return mod.value_of(kwarg(call, name), None)
+
+
+def first_arg(call: ast.Call, kw: str | None = None) -> ast.expr | None:
+    if call.args and not isinstance(call.args[0], ast.Starred):
+        return call.args[0]
+    return kwarg(call, kw) if kw else None
+
+
+def is_true(mod: ModuleFacts, node: ast.AST | None) -> bool:
+    return mod.value_of(node, None) is True
+
+
+def dtype_name(node: ast.AST | None) -> str:
+    """'float16' / 'bfloat16' / 'float32' for torch.float16, "fp16", "bf16"... or ''."""
+    if node is None:
+        return ""
+    v = const(node, None)
+    text = v if isinstance(v, str) else dotted(node)
+    text = (text or "").rsplit(".", 1)[-1].lower()
+    if text in ("float16", "half", "fp16", "f16"):
+        return "float16"
+    if text in ("bfloat16", "bf16"):
+        return "bfloat16"
+    if text in ("float32", "float", "fp32", "f32"):
+        return "float32"
+    return text
+
+
+def scope_of_node(mod: ModuleFacts, node: ast.AST) -> list[tuple[Scope, Event]]:
+    out = []
+    for sc in mod.scopes:
+        for e in sc.events:
+            if e.node is node:
+                out.append((sc, e))
+    return out
+
+
+def assigned_names(mod: ModuleFacts, predicate) -> set[str]:
+    return {k for k, vals in mod.assigns.items() if any(predicate(v) for v, _ in vals)}

@@ -1,0 +1,237 @@
+"""LC5xx: data loading."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from toolkit.static.catalogue import Hit, rule
+from toolkit.static.engine import MISSING, ModuleFacts, dotted, has_star_kwargs, kwarg
+
+TORCH = ("pytorch",)
+TRAIN_RE = re.compile(r"train", re.I)
+EVAL_RE = re.compile(
+    r"(^|_)(val|valid|validation|eval|test|dev)(_|$|loader|set|ds|dataset|data)", re.I
+)
+
+
+def loaders(mod: ModuleFacts):
+    """(call, assigned name, dataset text) for each DataLoader(...)."""
+    targets: dict[int, str] = {}
+    for name, vals in mod.assigns.items():
+        for v, _ in vals:
+            targets[id(v)] = name
+    for c in mod.calls_q("DataLoader"):
+        ds = c.args[0] if c.args else kwarg(c, "dataset")
+        yield c, targets.get(id(c), ""), (dotted(ds) if ds is not None else "") or ""
+
+
+def _is_train_loader(name: str, ds: str) -> bool:
+    both = f"{name} {ds}"
+    return bool(TRAIN_RE.search(both)) and not EVAL_RE.search(name)
+
+
+def _uses_cuda(mod: ModuleFacts) -> bool:
+    if mod.calls_attr("cuda"):
+        return True
+    if "cached_uses_cuda" not in mod._cache:
+        mod._cache["cached_uses_cuda"] = any(
+            isinstance(n.value, str) and n.value.startswith("cuda") for n in mod.nodes(ast.Constant)
+        )
+    return mod._cache["cached_uses_cuda"]
+
+
+def _distributed(mod: ModuleFacts) -> bool:
+    return bool(
+        mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
+    )
+
+
+@rule(
+    "LC501",
+    "train-loader-not-shuffled",
+    "warning",
+    TORCH,
+    """Flags a training ``DataLoader`` (its variable or dataset is named ``train...``) without
+    ``shuffle=True``, a ``sampler`` or a ``batch_sampler``. Batches arrive in dataset order
+    (often sorted by class or source), so SGD sees correlated batches and the model learns the
+    order. (Iterable datasets, which cannot be shuffled by the loader, should shuffle
+    upstream.)""",
+    "pass shuffle=True (or a shuffling sampler such as DistributedSampler)",
+)
+def train_not_shuffled(mod: ModuleFacts):
+    for c, name, ds in loaders(mod):
+        if has_star_kwargs(c) or not _is_train_loader(name, ds):
+            continue
+        if any(kwarg(c, k) is not None for k in ("sampler", "batch_sampler")):
+            continue
+        if len(c.args) >= 3:  # positional shuffle
+            continue
+        sh = kwarg(c, "shuffle")
+        val = mod.value_of(sh, MISSING) if sh is not None else False
+        if val is False or val is None:
+            yield Hit(c, f"training loader '{name or ds}' is not shuffled")
+
+
+@rule(
+    "LC502",
+    "shuffle-with-sampler",
+    "error",
+    TORCH,
+    """Flags ``DataLoader(shuffle=True, sampler=...)`` or with ``batch_sampler``. The two are
+    mutually exclusive and the DataLoader raises ``ValueError`` at construction; set shuffling
+    on the sampler instead (``DistributedSampler(ds, shuffle=True)``).""",
+    "drop shuffle=True and let the sampler shuffle",
+)
+def shuffle_sampler(mod: ModuleFacts):
+    for c, name, _ in loaders(mod):
+        if mod.value_of(kwarg(c, "shuffle"), None) is True and any(
+            kwarg(c, k) is not None and mod.value_of(kwarg(c, k), 0) is not None
+            for k in ("sampler", "batch_sampler")
+        ):
+            yield Hit(
+                c,
+                f"loader '{name}' sets shuffle=True together with a sampler: DataLoader raises ValueError",
+            )
+
+
+@rule(
+    "LC503",
+    "ddp-without-distributed-sampler",
+    "warning",
+    ("pytorch", "ddp"),
+    """Flags a DDP script (``DistributedDataParallel`` or ``init_process_group``) whose training
+    ``DataLoader`` has no sampler. Every rank then iterates the full dataset in the same order:
+    N GPUs compute N copies of the same gradient, an epoch takes as long as on one GPU, and the
+    effective batch size is not what you configured.""",
+    "pass sampler=DistributedSampler(dataset) (and shuffle=False) to the training loader",
+)
+def ddp_sampler(mod: ModuleFacts):
+    if not _distributed(mod) or mod.calls_q("DistributedSampler") or mod.imported("accelerate"):
+        return
+    for c, name, ds in loaders(mod):
+        if has_star_kwargs(c) or not _is_train_loader(name, ds):
+            continue
+        if kwarg(c, "sampler") is None and kwarg(c, "batch_sampler") is None:
+            yield Hit(
+                c,
+                f"training loader '{name or ds}' has no DistributedSampler under DDP: every rank sees the same data",
+            )
+
+
+@rule(
+    "LC504",
+    "set-epoch-never-called",
+    "warning",
+    ("pytorch", "ddp"),
+    """Flags a ``DistributedSampler`` in a file that never calls ``sampler.set_epoch(epoch)``.
+    The sampler seeds its shuffle with the epoch number, so without it every epoch uses the
+    same permutation on every rank.""",
+    "call sampler.set_epoch(epoch) at the start of every epoch",
+)
+def set_epoch(mod: ModuleFacts):
+    if mod.calls_attr("set_epoch"):
+        return
+    for c in mod.calls_q("DistributedSampler"):
+        if mod.value_of(kwarg(c, "shuffle"), True) is False:
+            continue
+        yield Hit(
+            c,
+            "DistributedSampler is created but set_epoch() is never called: every epoch has the same order",
+        )
+
+
+@rule(
+    "LC505",
+    "loader-no-workers-on-gpu",
+    "info",
+    TORCH,
+    """Flags a training ``DataLoader`` without ``num_workers`` (or with 0) in a script that uses
+    CUDA. Loading and collation then run in the training process between steps and the GPU
+    waits on the CPU.""",
+    "pass num_workers=4 (or more; tune to CPU cores) and persistent_workers=True",
+)
+def no_workers(mod: ModuleFacts):
+    if not _uses_cuda(mod):
+        return
+    for c, name, ds in loaders(mod):
+        if has_star_kwargs(c) or not _is_train_loader(name, ds):
+            continue
+        nw = kwarg(c, "num_workers")
+        if nw is None or mod.value_of(nw, None) == 0:
+            yield Hit(
+                c,
+                f"training loader '{name or ds}' loads data in the main process (num_workers=0) on a GPU run",
+            )
+
+
+@rule(
+    "LC506",
+    "loader-no-pin-memory-on-gpu",
+    "info",
+    TORCH,
+    """Flags a training ``DataLoader`` without ``pin_memory=True`` in a script that uses CUDA.
+    Host-to-device copies from pageable memory are slower and cannot overlap with compute
+    (``non_blocking=True`` needs pinned memory).""",
+    "pass pin_memory=True and copy with .to(device, non_blocking=True)",
+)
+def no_pin(mod: ModuleFacts):
+    if not _uses_cuda(mod):
+        return
+    for c, name, ds in loaders(mod):
+        if has_star_kwargs(c) or not _is_train_loader(name, ds):
+            continue
+        if kwarg(c, "pin_memory") is None:
+            yield Hit(c, f"training loader '{name or ds}' does not pin memory on a GPU run")
+
+
+@rule(
+    "LC507",
+    "eval-loader-shuffled",
+    "info",
+    TORCH,
+    """Flags a validation/test ``DataLoader`` with ``shuffle=True``. Harmless for averaged
+    metrics but makes per-batch logs, saved predictions and order-dependent metrics
+    non-reproducible.""",
+    "use shuffle=False for evaluation loaders",
+)
+def eval_shuffled(mod: ModuleFacts):
+    for c, name, ds in loaders(mod):
+        if (
+            EVAL_RE.search(name or ds)
+            and not TRAIN_RE.search(name)
+            and mod.value_of(kwarg(c, "shuffle"), None) is True
+        ):
+            yield Hit(c, f"evaluation loader '{name or ds}' is shuffled")
+
+
+FIT_EVAL_RE = re.compile(
+    r"(^|_)(x_?)?(test|val|valid|validation|eval|dev)(_|$|set|data|df|x)", re.I
+)
+
+
+@rule(
+    "LC508",
+    "preprocessing-fit-on-eval-data",
+    "warning",
+    ("sklearn", "pytorch"),
+    """Flags ``scaler.fit(X_test)`` / ``fit_transform(X_val)`` (any ``fit``-style call whose first
+    argument is test or validation data) on a preprocessing object. Statistics of the evaluation
+    set leak into preprocessing, so reported metrics are optimistic and do not hold on new
+    data. Fit on the training split and only ``transform`` the others.""",
+    "fit on the training data only: scaler.fit(X_train); X_test = scaler.transform(X_test)",
+)
+def fit_on_eval(mod: ModuleFacts):
+    for c in mod.calls_attr("fit", "fit_transform"):
+        if not c.args:
+            continue
+        recv = dotted(c.func.value)  # type: ignore[attr-defined]
+        if (
+            mod.is_model(recv)
+            or mod.has(recv, "trainer")
+            or re.search(r"model|clf|classifier|regressor|estimator|net|trainer", recv, re.I)
+        ):
+            continue
+        arg = dotted(c.args[0])
+        if arg and FIT_EVAL_RE.search(arg.rsplit(".", 1)[-1]) and "train" not in arg.lower():
+            yield Hit(c, f"'{recv}.{c.func.attr}({arg})' fits preprocessing on evaluation data")  # type: ignore[attr-defined]

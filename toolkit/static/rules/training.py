@@ -1,0 +1,450 @@
+"""LC1xx: the training loop (gradients, step order, clipping, accumulation)."""
+
+from __future__ import annotations
+
+import ast
+
+from toolkit.static.catalogue import Hit, rule
+from toolkit.static.engine import ModuleFacts, dotted
+from toolkit.static.rules._common import (
+    backward_events,
+    is_mod_test,
+    is_optimizer,
+    is_scaler,
+    is_scheduler,
+    opt_step_events,
+    sched_step_events,
+    training_loops,
+    zero_grad_events,
+)
+
+TORCH = ("pytorch",)
+
+
+@rule(
+    "LC101",
+    "gradients-never-cleared",
+    "error",
+    TORCH,
+    """Flags a training loop that calls ``backward()`` and ``optimizer.step()`` while nothing in the
+    file ever clears gradients (no ``zero_grad()``, no ``p.grad = None``). PyTorch accumulates
+    ``.grad`` across backward calls, so every step applies the sum of all previous gradients and
+    training diverges or silently degrades. Call ``optimizer.zero_grad(set_to_none=True)`` once
+    per optimizer step.""",
+    "call optimizer.zero_grad(set_to_none=True) at the start of each step (or right after optimizer.step())",
+)
+def gradients_never_cleared(mod: ModuleFacts):
+    if any(zero_grad_events(sc) for sc in mod.bw_scopes) or mod.calls_attr("zero_grad"):
+        # cleared somewhere: flag a loop whose scope clears only before the loop starts
+        for sc in mod.bw_scopes:
+            zs = zero_grad_events(sc)
+            if not zs:
+                continue
+            for lid, _evs in training_loops(mod, sc):
+                steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
+                if (
+                    steps
+                    and not any(lid in z.loops for z in zs)
+                    and all(z.idx < steps[0].idx and not z.loops for z in zs)
+                ):
+                    yield Hit(
+                        steps[0].node,
+                        f"'{steps[0].recv}.step()' runs every iteration but zero_grad() is called only once, before the loop: gradients accumulate across iterations",
+                    )
+                    break
+        return
+    for sc in mod.bw_scopes:
+        for lid, _evs in training_loops(mod, sc):
+            steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
+            if steps:
+                yield Hit(
+                    steps[0].node,
+                    f"'{steps[0].recv}.step()' runs in a loop with backward() but gradients are never cleared: they accumulate across iterations",
+                )
+                break
+
+
+def _stepped(mod: ModuleFacts, s) -> str:
+    """The optimizer a step event updates (``scaler.step(opt)`` -> ``opt``)."""
+    if is_scaler(mod, s.recv) and s.node.args:
+        return dotted(s.node.args[0])
+    return s.recv
+
+
+def _clears(mod: ModuleFacts, z, s) -> bool:
+    """zero_grad event ``z`` clears the gradients that step ``s`` consumes (as far as we can tell)."""
+    if z.recv == _stepped(mod, s) or z.attr != "zero_grad":
+        return True
+    return mod.is_model(z.recv) or not is_optimizer(mod, z.recv)
+
+
+@rule(
+    "LC102",
+    "zero-grad-misplaced",
+    "error",
+    TORCH,
+    """Flags ``zero_grad()`` between ``backward()`` and ``optimizer.step()`` (the step sees zero
+    gradients and the model never learns), and ``zero_grad()`` that runs on every micro-batch while
+    the step only runs every N batches (gradient accumulation is silently undone). Clear gradients
+    right before the forward/backward of a new step or right after the step, under the same
+    condition as the step.""",
+    "move zero_grad() after optimizer.step() (inside the same `if` that gates the step)",
+)
+def zero_grad_misplaced(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        for lid, evs in training_loops(mod, sc):
+            bws = [e for e in evs if e in backward_events(sc)]
+            steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
+            zs = [e for e in zero_grad_events(sc) if lid in e.loops]
+            if not steps or not zs or not bws:
+                continue
+            for z in zs:
+                mine = [s for s in steps if _clears(mod, z, s)]
+                if not mine:
+                    continue
+                prev_b = [b for b in bws if b.idx < z.idx]
+                next_s = [s for s in mine if s.idx > z.idx]
+                if prev_b and next_s:
+                    s = next_s[0]
+                    if not any(z.idx < b.idx < s.idx for b in bws) and not any(
+                        s2.idx < z.idx and s2.idx > prev_b[-1].idx for s2 in steps
+                    ):
+                        yield Hit(
+                            z.node,
+                            f"'{z.recv}.zero_grad()' runs after backward() and before '{s.recv}.step()': the step sees zeroed gradients",
+                        )
+                        continue
+                # cyclic order: zero_grad -> step -> backward: the step sees zeroed gradients
+                nb = [b for b in bws if b.idx > z.idx]
+                ns = [s for s in mine if s.idx > z.idx]
+                if (
+                    not prev_b
+                    and ns
+                    and nb
+                    and ns[0].idx < nb[0].idx
+                    and not any(is_mod_test(t) for t in ns[0].ifs)
+                ):
+                    yield Hit(
+                        z.node,
+                        f"'{z.recv}.zero_grad()' runs before '{ns[0].recv}.step()' and backward() only comes after the step: every update uses zeroed gradients",
+                    )
+                    continue
+                gated = [s for s in steps if any(is_mod_test(t) for t in s.ifs)]
+                if (
+                    gated
+                    and len(gated) == len(steps)
+                    and not any(is_mod_test(t) for t in z.ifs)
+                    and z.ifs == bws[0].ifs
+                ):
+                    yield Hit(
+                        z.node,
+                        f"'{z.recv}.zero_grad()' runs every micro-batch but '{gated[0].recv}.step()' only every N batches: accumulated gradients are discarded",
+                    )
+
+
+@rule(
+    "LC103",
+    "backward-under-no-grad",
+    "error",
+    TORCH,
+    """Flags ``backward()`` inside ``torch.no_grad()``, ``torch.inference_mode()``,
+    ``set_grad_enabled(False)`` or a function decorated with them, including through a helper
+    called there. No graph is recorded, so backward raises or (with a leaf that requires grad)
+    computes nothing useful. Run the forward and backward of training outside the no-grad
+    context.""",
+    "move the forward pass and loss.backward() out of the no_grad/inference_mode block",
+)
+def backward_under_no_grad(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        for b in backward_events(sc):
+            c = b.ctx & {"no_grad", "inference_mode"}
+            if c:
+                where = f" (via {b.via}())" if b.via else ""
+                yield Hit(
+                    b.node,
+                    f"'{dotted(b.node.func) or 'backward'}()' runs under {sorted(c)[0]}{where}: no graph is recorded",
+                )
+
+
+@rule(
+    "LC104",
+    "scheduler-before-optimizer-step",
+    "warning",
+    TORCH,
+    """Flags ``scheduler.step()`` called before ``optimizer.step()`` in the same loop. Since
+    PyTorch 1.1 the scheduler must step after the optimizer; the other order skips the first
+    value of the schedule (and warns at runtime), shifting warm-up and decay by one step or
+    epoch.""",
+    "call scheduler.step() after optimizer.step()",
+)
+def scheduler_before_step(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        steps = opt_step_events(mod, sc)
+        for s in sched_step_events(mod, sc):
+            if not s.loops:
+                continue
+            later = [o for o in steps if o.idx > s.idx and o.loops[: len(s.loops)] == s.loops]
+            earlier = [o for o in steps if o.idx < s.idx and s.loops[-1] in o.loops]
+            if later and not earlier:
+                yield Hit(
+                    s.node,
+                    f"'{s.recv}.step()' runs before '{later[0].recv}.step()' in the loop: the first learning-rate value is skipped",
+                )
+
+
+CLIP = ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm")
+
+
+def _clip_events(sc):
+    return [e for e in sc.events if e.attr in CLIP]
+
+
+@rule(
+    "LC105",
+    "clip-outside-backward-step",
+    "error",
+    TORCH,
+    """Flags gradient clipping placed after ``optimizer.step()`` or before ``backward()`` in the
+    loop. Clipping only affects the update when it runs between ``backward()`` (gradients exist)
+    and ``step()`` (gradients are consumed); elsewhere it clips stale or zero gradients and the
+    update is unclipped.""",
+    "clip between loss.backward() (and scaler.unscale_) and optimizer.step()",
+)
+def clip_misplaced(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        for lid, _evs in training_loops(mod, sc):
+            bws = [e for e in backward_events(sc) if lid in e.loops]
+            steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
+            if not steps:
+                continue
+            for c in _clip_events(sc):
+                if lid not in c.loops:
+                    continue
+                if all(s.idx < c.idx for s in steps) and all(b.idx < c.idx for b in bws):
+                    yield Hit(
+                        c.node,
+                        f"'{c.attr}' runs after '{steps[-1].recv}.step()': the update was already applied unclipped",
+                    )
+                elif all(b.idx > c.idx for b in bws) and all(s.idx > c.idx for s in steps):
+                    yield Hit(
+                        c.node,
+                        f"'{c.attr}' runs before backward(): it clips last step's (or zero) gradients",
+                    )
+
+
+@rule(
+    "LC106",
+    "clip-without-unscale",
+    "error",
+    ("pytorch", "amp"),
+    """Flags gradient clipping while a ``GradScaler`` scales the loss, without
+    ``scaler.unscale_(optimizer)`` before the clip. The gradients are still multiplied by the
+    loss scale (often 65536), so the norm threshold is meaningless and clipping either always
+    fires or never does.""",
+    "call scaler.unscale_(optimizer) right before clip_grad_norm_",
+)
+def clip_without_unscale(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        if not any(e.attr == "scale" and is_scaler(mod, e.recv) for e in sc.events):
+            continue
+        for c in _clip_events(sc):
+            if not c.loops or "accelerator" in c.recv or mod.has(c.recv, "accelerator"):
+                continue
+            if mod.is_model(c.recv) and c.recv:
+                continue  # FSDP's model.clip_grad_norm_ handles scaling itself
+            un = [
+                e
+                for e in sc.events
+                if e.attr == "unscale_" and e.idx < c.idx and c.loops[-1] in e.loops
+            ]
+            if not un:
+                yield Hit(
+                    c.node,
+                    f"'{c.attr}' clips gradients still multiplied by the GradScaler loss scale",
+                )
+
+
+@rule(
+    "LC107",
+    "scaler-step-bypassed",
+    "error",
+    ("pytorch", "amp"),
+    """Flags a loop that backpropagates ``scaler.scale(loss)`` but calls ``optimizer.step()``
+    directly instead of ``scaler.step(optimizer)``. The update then uses gradients multiplied by
+    the loss scale and skips the inf/NaN check, so the weights blow up.""",
+    "replace optimizer.step() with scaler.step(optimizer); scaler.update()",
+)
+def scaler_step_bypassed(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        scaled = [e for e in sc.events if e.attr == "scale" and is_scaler(mod, e.recv)]
+        if not scaled:
+            continue
+        for e in sc.events:
+            if (
+                e.attr == "step"
+                and is_optimizer(mod, e.recv)
+                and not is_scaler(mod, e.recv)
+                and e.loops
+            ):
+                if any(s.loops and s.loops[-1] in e.loops for s in scaled):
+                    yield Hit(
+                        e.node,
+                        f"'{e.recv}.step()' is called directly while the loss is scaled by '{scaled[0].recv}': gradients are not unscaled",
+                    )
+
+
+@rule(
+    "LC108",
+    "accumulation-loss-not-scaled",
+    "warning",
+    TORCH,
+    """Flags gradient accumulation (the optimizer steps only every N micro-batches, under an
+    ``if step % N`` test) where the loss is backpropagated without dividing by N. The
+    accumulated gradient is N times the mean-batch gradient, which multiplies the effective
+    learning rate (and the clipping threshold) by N.""",
+    "divide the loss by the accumulation steps before backward(): (loss / accum_steps).backward()",
+)
+def accumulation_not_scaled(mod: ModuleFacts):
+    divided = set()
+    if not mod.calls_attr("backward"):
+        return
+    for node in mod.nodes(ast.AugAssign, ast.Assign):
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Div):
+            divided.add(dotted(node.target))
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in ast.walk(node.value)
+        ):
+            for t in node.targets:
+                divided.add(dotted(t))
+    for sc in mod.bw_scopes:
+        for lid, _evs in training_loops(mod, sc):
+            steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
+            if not steps or not all(any(is_mod_test(t) for t in s.ifs) for s in steps):
+                continue
+            for b in backward_events(sc):
+                if lid not in b.loops or any(is_mod_test(t) for t in b.ifs):
+                    continue
+                if "accelerator" in b.recv or mod.has(b.recv, "accelerator"):
+                    continue
+                node = b.node
+                expr = node.args[0] if b.recv in ("accelerator",) and node.args else node.func.value
+                if any(
+                    isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in ast.walk(expr)
+                ):
+                    continue
+                names = {
+                    dotted(n) for n in ast.walk(expr) if isinstance(n, ast.Name | ast.Attribute)
+                }
+                if names & divided:
+                    continue
+                yield Hit(
+                    node,
+                    f"'{ast.unparse(expr)}' is backpropagated on every micro-batch but not divided by the accumulation steps",
+                )
+
+
+@rule(
+    "LC109",
+    "loss-accumulated-with-graph",
+    "warning",
+    TORCH,
+    """Flags ``total += loss`` or ``losses.append(loss)`` where ``loss`` is a tensor that is
+    backpropagated. Each iteration keeps its whole autograd graph alive, so memory grows until
+    OOM, and logging reads a graph-carrying tensor. Accumulate ``loss.item()`` or
+    ``loss.detach()``.""",
+    "accumulate loss.item() (or loss.detach()) instead of the loss tensor",
+)
+def loss_accumulated(mod: ModuleFacts):
+    bw_names = set()
+    for sc in mod.bw_scopes:
+        for b in backward_events(sc):
+            if isinstance(b.node.func, ast.Attribute) and isinstance(b.node.func.value, ast.Name):
+                bw_names.add(b.node.func.value.id)
+    if not bw_names:
+        return
+    for node in mod.nodes(ast.For, ast.While, ast.AsyncFor):
+        if True:
+            for sub in ast.walk(node):
+                if (
+                    isinstance(sub, ast.AugAssign)
+                    and isinstance(sub.op, ast.Add)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id in bw_names
+                    and dotted(sub.target) != sub.value.id
+                ):
+                    yield Hit(
+                        sub,
+                        f"'{dotted(sub.target)} += {sub.value.id}' keeps every iteration's autograd graph alive",
+                    )
+                elif (
+                    isinstance(sub, ast.Call)
+                    and isinstance(sub.func, ast.Attribute)
+                    and sub.func.attr == "append"
+                    and len(sub.args) == 1
+                    and isinstance(sub.args[0], ast.Name)
+                    and sub.args[0].id in bw_names
+                ):
+                    yield Hit(
+                        sub,
+                        f"'{dotted(sub.func)}({sub.args[0].id})' keeps every iteration's autograd graph alive",
+                    )
+
+
+@rule(
+    "LC110",
+    "optimizer-created-in-loop",
+    "error",
+    TORCH,
+    """Flags an optimizer constructed inside the training loop. Each iteration starts from a
+    fresh optimizer: Adam moments, momentum buffers and step counts are reset every step, so the
+    optimizer degenerates into something like sign-SGD and any scheduler attached to the old
+    instance stops acting. Create the optimizer once, before the loop.""",
+    "construct the optimizer (and scheduler) once before the training loop",
+)
+def optimizer_in_loop(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        for lid, evs in training_loops(mod, sc):
+            for e in evs:
+                last = e.q.rsplit(".", 1)[-1]
+                from toolkit.static.engine import OPTIMIZER_NAMES
+
+                loop = sc.loops.get(lid)
+                data_loop = isinstance(loop, ast.For | ast.AsyncFor) and mod._loaderish(loop.iter)
+                if not data_loop:
+                    continue
+                if last in OPTIMIZER_NAMES and (
+                    e.q.startswith("torch.optim")
+                    or e.q.split(".")[0] in ("bnb", "bitsandbytes", "transformers")
+                    or e.q == last
+                ):
+                    yield Hit(
+                        e.node,
+                        f"'{e.q}(...)' is constructed inside the training loop: optimizer state is reset every iteration",
+                    )
+
+
+@rule(
+    "LC111",
+    "method-not-called",
+    "error",
+    TORCH,
+    """Flags ``model.eval``, ``model.train``, ``optimizer.zero_grad``, ``optimizer.step``,
+    ``loss.backward`` or ``scheduler.step`` written as a bare attribute without parentheses. The
+    statement does nothing, so the model stays in the wrong mode or the step never happens.""",
+    "add the parentheses: model.eval() / optimizer.zero_grad() / loss.backward()",
+)
+def method_not_called(mod: ModuleFacts):
+    for st in mod.attr_stmts:
+        attr = st.value.attr  # type: ignore[attr-defined]
+        recv = dotted(st.value.value)  # type: ignore[attr-defined]
+        if not recv:
+            continue
+        ok = (
+            (attr in ("eval", "train") and mod.is_model(recv))
+            or (attr == "zero_grad" and (is_optimizer(mod, recv) or mod.is_model(recv)))
+            or (attr == "step" and (is_optimizer(mod, recv) or is_scheduler(mod, recv)))
+            or (attr == "backward" and "loss" in recv.lower())
+            or (attr == "update" and is_scaler(mod, recv))
+        )
+        if ok:
+            yield Hit(st, f"'{recv}.{attr}' is referenced but not called: add ()")
