@@ -59,6 +59,7 @@ class RuntimeReport:
     target: str
     device: str
     torch_version: str
+    static: dict | None = None  # L0: the static analyzer's JSON for the training script
     training: TrainResult | None = None
     performance: performance.Performance | None = None
     pipeline: PipelineResult | None = None
@@ -145,6 +146,16 @@ def build_parser() -> cli.Parser:
         metavar="YAML",
         help="thresholds: min_mfu (0..1), max_step_time_ms (ms), min_tokens_per_sec, "
         "max_grad_norm, min_loss_drop (relative)",
+    )
+    p.add_argument(
+        "--skip-l0",
+        action="store_true",
+        help="do not run the L0 static check on the training script first",
+    )
+    p.add_argument(
+        "--l0-continue",
+        action="store_true",
+        help="train even when the L0 static check reports error-level findings (default: stop)",
     )
     p.add_argument(
         "--gpu-sampling",
@@ -358,6 +369,13 @@ def render(r: RuntimeReport) -> str:
                 ),
                 "",
             ]
+    if r.static and r.static.get("findings"):
+        out.append("L0 static findings:")
+        out += [
+            f"  {f['severity']:<7} {f['code']} {f['path']}:{f['line']}: {f['message']}"
+            for f in r.static["findings"][:10]
+        ]
+        out.append("")
     out += _render_instruments(r)
     if r.pipeline is not None and (r.pipeline.checkpoint_bytes is not None):
         p = r.pipeline
@@ -449,6 +467,13 @@ def _render_instruments(r: RuntimeReport) -> list[str]:
     return out + ([""] if out else [])
 
 
+def _l0(args):
+    from toolkit.profiling.l0_static import entry_source, run_l0
+
+    path = Path(args.script) if args.script else entry_source(args.entry or DEMO_ENTRY)
+    return run_l0(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -462,12 +487,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.warmup_steps < 0:
         raise InputError(f"--warmup-steps expects an integer >= 0, got {args.warmup_steps}")
     thresholds = load_thresholds(args.baseline) if args.baseline else Thresholds()
-    if args.script is not None:
+    l0 = None if args.skip_l0 else _l0(args)
+    if l0 is not None and l0[1].status == "fail" and not args.l0_continue:
+        report = RuntimeReport(
+            verdict="FAIL",
+            checks=[
+                l0[1],
+                Check("training", "skip", "not run: L0 found errors (--l0-continue trains anyway)"),
+            ],
+            mode="script" if args.script else "entry",
+            target=args.script or args.entry or DEMO_ENTRY,
+            device="not started",
+            torch_version=torch.__version__,
+            static=l0[0].as_dict() if l0[0] else None,
+        )
+    elif args.script is not None:
         from toolkit.profiling.script_mode import run_script
 
         report = run_script(args, script_args, thresholds, t_start)
     else:
         report = run_entry(args, thresholds, t_start)
+    if l0 is not None and report.static is None:
+        report.checks.insert(0, l0[1])
+        report.static = l0[0].as_dict() if l0[0] else None
+        report.verdict = verdict(report.checks)
     if args.format == "json":
         cli.print_json(report)
     else:
