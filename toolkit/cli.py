@@ -55,38 +55,52 @@ def add_format_flag(parser: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------- argument types
 
 
-def positive_float(flag: str) -> Callable[[str], float]:
-    """argparse ``type=`` that accepts a finite number > 0 and names ``flag`` otherwise."""
+def _number(
+    flag: str, kind: type, ok: Callable[[float], bool], expected: str
+) -> Callable[[str], Any]:
+    """argparse ``type=`` for a finite ``kind`` (int or float) with ``ok(value)``; errors say
+    "<flag> expects <expected>, got <text>"."""
 
-    def parse(text: str) -> float:
+    def parse(text: str) -> Any:
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} expects a positive number, got {text!r}"
-            ) from None
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"{flag} expects a positive number, got {text}")
+            raise argparse.ArgumentTypeError(f"{flag} expects {expected}, got {text!r}") from None
+        if not math.isfinite(value) or not ok(value):
+            raise argparse.ArgumentTypeError(f"{flag} expects {expected}, got {text}")
         return value
 
     return parse
+
+
+def positive_float(flag: str) -> Callable[[str], float]:
+    """A finite number > 0."""
+    return _number(flag, float, lambda v: v > 0, "a positive number")
 
 
 def positive_int(flag: str) -> Callable[[str], int]:
-    """argparse ``type=`` that accepts an integer >= 1 and names ``flag`` otherwise."""
+    """An integer >= 1."""
+    return _number(flag, int, lambda v: v >= 1, "a positive integer")
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} expects a positive integer, got {text!r}"
-            ) from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} expects a positive integer, got {text}")
-        return value
 
-    return parse
+def non_negative_float(flag: str) -> Callable[[str], float]:
+    """A finite number >= 0."""
+    return _number(flag, float, lambda v: v >= 0, "a number >= 0")
+
+
+def non_negative_int(flag: str) -> Callable[[str], int]:
+    """An integer >= 0."""
+    return _number(flag, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def percent(flag: str) -> Callable[[str], float]:
+    """A percentage in 0..100."""
+    return _number(flag, float, lambda v: 0 <= v <= 100, "a percentage 0..100")
+
+
+def fraction(flag: str) -> Callable[[str], float]:
+    """A fraction in (0, 1]."""
+    return _number(flag, float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
 
 
 def existing_file(flag: str) -> Callable[[str], Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from toolkit import cli
 from toolkit.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -50,31 +51,6 @@ Planning estimates for transformer training and inference.
 
 Exit codes: 0 ok (memory: fits or no --gpu), 1 memory does not fit, 2 bad input.
 """
-
-
-def _non_negative_float(flag: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} expects a number >= 0, got {text!r}"
-            ) from None
-        if not value >= 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{flag} expects a number >= 0, got {text}")
-        return value
-
-    return parse
-
-
-def _fraction(flag: str):
-    def parse(text: str) -> float:
-        value = positive_float(flag)(text)
-        if value > 1:
-            raise argparse.ArgumentTypeError(f"{flag} expects a fraction in (0, 1], got {text}")
-        return value
-
-    return parse
 
 
 def _add_model(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -221,7 +197,7 @@ def _memory_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--overhead-gib",
-        type=_non_negative_float("--overhead-gib"),
+        type=cli.non_negative_float("--overhead-gib"),
         default=DEFAULT_OVERHEAD_BYTES / GIB,
         help="assumed framework overhead per GPU in GiB (default 1)",
     )
@@ -386,7 +362,7 @@ def _time_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--mfu",
-        type=_fraction("--mfu"),
+        type=cli.fraction("--mfu"),
         default=0.4,
         help="model FLOPs utilization, fraction (default 0.4)",
     )

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from toolkit import cli
 from toolkit.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -123,31 +124,16 @@ def _detect_table(env: Environment) -> str:
 # ----------------------------------------------------------------------------- free GPUs
 
 
-def _percent(flag: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} expects a percentage 0..100, got {text!r}"
-            ) from None
-        if not 0 <= value <= 100:
-            raise argparse.ArgumentTypeError(f"{flag} expects a percentage 0..100, got {text}")
-        return value
-
-    return parse
-
-
 def _add_threshold_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-mem-used-pct",
-        type=_percent("--max-mem-used-pct"),
+        type=cli.percent("--max-mem-used-pct"),
         default=DEFAULT_MAX_MEM_USED_PCT,
         help=f"free = memory used <= this %% of total (default {DEFAULT_MAX_MEM_USED_PCT:g})",
     )
     parser.add_argument(
         "--max-util-pct",
-        type=_percent("--max-util-pct"),
+        type=cli.percent("--max-util-pct"),
         default=DEFAULT_MAX_UTIL_PCT,
         help=f"free = GPU utilization <= this %% (default {DEFAULT_MAX_UTIL_PCT:g})",
     )

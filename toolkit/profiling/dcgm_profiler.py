@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from toolkit import cli
 from toolkit.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -214,21 +214,6 @@ def _id_list(flag: str, minimum: int) -> Any:
     return parse
 
 
-def _non_negative_float(flag: str) -> Any:
-    """argparse ``type=`` for a finite number >= 0 that names ``flag`` otherwise."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < 0:
-            raise argparse.ArgumentTypeError(f"{flag} expects a number >= 0, got {text!r}")
-        return value
-
-    return parse
-
-
 def build_parser() -> Parser:
     parser = Parser(
         prog=PROG,
@@ -251,7 +236,7 @@ def build_parser() -> Parser:
     )
     parse.add_argument(
         "--warmup-s",
-        type=_non_negative_float("--warmup-s"),
+        type=cli.non_negative_float("--warmup-s"),
         default=0.0,
         metavar="S",
         help="drop ticks in the first S seconds (default: 0)",
@@ -278,7 +263,7 @@ def build_parser() -> Parser:
     )
     live.add_argument(
         "--warmup-s",
-        type=_non_negative_float("--warmup-s"),
+        type=cli.non_negative_float("--warmup-s"),
         default=DEFAULT_SAMPLE_WARMUP_S,
         metavar="S",
         help=f"drop ticks in the first S seconds (default: {DEFAULT_SAMPLE_WARMUP_S:g})",

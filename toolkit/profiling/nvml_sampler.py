@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from toolkit import cli
 from toolkit.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -746,19 +747,6 @@ def _gpu_list(text: str) -> list[int]:
     return indices
 
 
-def _non_negative(text: str) -> float:
-    """argparse ``type=`` for ``--warmup-s``: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--warmup-s expects a number of seconds >= 0, got {text!r}"
-        ) from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"--warmup-s expects a number of seconds >= 0, got {text}")
-    return value
-
-
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="GPU metrics sampled through NVML (pynvml).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{sample}")
@@ -791,7 +779,7 @@ def build_parser() -> Parser:
     )
     sample.add_argument(
         "--warmup-s",
-        type=_non_negative,
+        type=cli.non_negative_float("--warmup-s"),
         default=0.0,
         metavar="S",
         help="leave the first S seconds out of the summaries (default 0)",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from toolkit import cli
 from toolkit.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -52,25 +53,10 @@ def _common() -> argparse.ArgumentParser:
     return parent
 
 
-def _non_negative_int(flag: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{flag} expects an integer >= 0, got {text!r}"
-            ) from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{flag} expects an integer >= 0, got {text}")
-        return value
-
-    return parse
-
-
 def _launch_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gpus",
-        type=_non_negative_int("--gpus"),
+        type=cli.non_negative_int("--gpus"),
         default=0,
         help="GPUs per run (0 = CPU, no GPU variables set)",
     )
