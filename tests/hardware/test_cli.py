@@ -75,6 +75,7 @@ def test_detect_json_with_two_fake_h100_pcie() -> None:
     env = json.loads(result.stdout)
     assert (env["kind"], env["source"]) == ("local_gpu", "nvml")
     assert [g["spec_key"] for g in env["gpus"]] == ["h100-pcie", "h100-pcie"]
+    assert [g["pci_device_id"] for g in env["gpus"]] == ["0x2331", "0x2331"]  # as `specs` writes it
 
 
 def test_detect_table_with_fake_no_permission() -> None:

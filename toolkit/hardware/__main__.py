@@ -18,6 +18,7 @@ from toolkit.cli import (
     print_json,
     render_table,
     run,
+    to_jsonable,
 )
 from toolkit.errors import InputError, UnavailableError
 from toolkit.hardware.detect import Environment, detect
@@ -418,7 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     env = detect()
     if args.format == "json":
-        print_json(env)
+        data = to_jsonable(env)
+        for gpu in data["gpus"]:  # PCI ids as "0x2331", as in `specs` and the spec data file
+            if gpu["pci_device_id"] is not None:
+                gpu["pci_device_id"] = f"0x{gpu['pci_device_id']:04x}"
+        print_json(data)
     else:
         print(_detect_table(env))
     return EXIT_OK
