@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The skill set agreed with the skills authors; test_skills_complete checks it exists.
 EXPECTED_SKILLS = [
+    "using-labcoat",
     "ml-brainstorming",
     "experiment-planning",
     "grounded-implementation-plan",
