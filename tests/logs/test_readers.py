@@ -237,3 +237,59 @@ def test_tensorboard_truncated_record_keeps_the_rest(tmp_path):
     (event_file,) = list(tmp_path.iterdir())
     event_file.write_bytes(event_file.read_bytes()[:-7])  # crash mid-record
     assert len(read_log(tmp_path).series["train/loss"]) == 499
+
+
+def _tricky_jsonl(path, n=6000, seed=1):
+    """Template lines mixed with every kind of line the fast path must hand to json.loads."""
+    rng = np.random.default_rng(seed)
+    odd = [
+        '{{"step": {i}, "loss": NaN, "lr": 1e-4, "grad_norm": Infinity}}',
+        '{{"step": {i}, "eval_loss": 0.5}}',
+        '{{"step": {i}, "loss": 01, "lr": 1, "grad_norm": 2}}',  # invalid JSON
+        '{{"step": {i}, "loss1": 1.5, "lr": 1, "grad_norm": 2}}',  # key differs by a digit
+        '{{"step": {i}, "loss": "a:b", "lr": 1, "grad_norm": 2}}',  # colon in a string
+        '{{"step": {i}, "loss": 1.5, "lr": 1, "grad_norm": 2}}\r',
+        '{{"step": {i},  "loss": 1.5, "lr": 1, "grad_norm": 2}}',  # other spacing
+        '{{"step": {i}, "loss": -0, "lr": -0.0, "grad_norm": 1e400}}',
+        '{{"step": {i}, "loss": 1.5, "lr": 2, "grad_norm": 12345678901234567890123}}',
+        '{{"step": {i}, "loss": 0.0025935401432800769033, "lr": 1E-5, "grad_norm": 1e+2}}',
+        "garbage : {{ ",
+        "",
+        "[1, 2]",
+    ]
+    lines = []
+    for i in range(n):
+        if rng.random() < 0.85:
+            row = {"step": i, "loss": float(rng.random() * 5), "lr": float(rng.random() * 1e-4)}
+            row["grad_norm"] = float(rng.exponential())
+            lines.append(json.dumps(row))
+        else:
+            lines.append(odd[int(rng.integers(len(odd)))].format(i=i))
+    path.write_text("\n".join(lines) + '\n{"step": 99999, "loss": 1.2')  # half-written tail
+    return path
+
+
+@pytest.mark.parametrize("block", [1 << 20, 4096, 333])
+def test_jsonl_fast_path_equals_plain_json(tmp_path, monkeypatch, block):
+    """Same series, values (bit for bit) and warnings as reading every line with json.loads."""
+    from toolkit.logs.readers import jsonl
+
+    path = _tricky_jsonl(tmp_path / "tricky.jsonl")
+    monkeypatch.setattr(jsonl, "BLOCK", block)
+    parsed = []
+    real = jsonl.parse_numbers
+    monkeypatch.setattr(
+        jsonl, "parse_numbers", lambda *a: parsed.append(int((~real(*a)[1]).sum())) or real(*a)
+    )
+    fast = read_log(path)
+    assert sum(parsed) > 4 * 4500  # the template lines really took the fast path
+    monkeypatch.setattr(jsonl, "_template", lambda lines: None)  # no template: all json.loads
+    plain = read_log(path)
+    assert fast.series.keys() == plain.series.keys()
+    for name, series in fast.series.items():
+        np.testing.assert_array_equal(series.steps, plain.series[name].steps)
+        np.testing.assert_array_equal(series.values, plain.series[name].values)
+        assert np.array_equal(np.signbit(series.values), np.signbit(plain.series[name].values))
+    assert fast.warnings == plain.warnings
+    assert any("truncated last line" in w for w in fast.warnings)
+    assert len(fast.series["loss"]) > 4000

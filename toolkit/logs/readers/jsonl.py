@@ -1,18 +1,18 @@
-"""JSONL reader (one JSON object per line) with a columnar fast path.
+"""JSONL reader (one JSON object per line): a streaming, columnar fast path, exact by construction.
 
-Fast path: most training logs repeat one line shape, ``{"step": 1, "loss": 2.3, "lr": 1e-4}``.
-The most common all-numeric shape among the first lines is the *template*. Its key tokens
-(``{"step": ``, ``, "loss": `` ...) are replaced in the whole file by control bytes with
-``bytes.replace``; numpy then finds, per line, whether exactly the template's tokens appear in
-order with only number characters between them. Those lines are parsed as one CSV block by
-``np.loadtxt``. Every other line (eval rows, other shapes, strings, ``null``, half-written
-lines) goes through ``json.loads``. Any surprise in the fast path falls back to ``json.loads``
-for the whole file, so the fast path changes speed, never results.
+Most training logs repeat one line shape, ``{"step": 1, "loss": 2.3, "lr": 1e-4}``. The most
+common all-numeric shape among the first lines is the *template*: its key tokens
+(``{"step": ``, ``, "loss": `` ... ``}``) with one ``:`` each. The file is read in ~1 MiB
+blocks (memory stays O(block + output), not O(file)). In each block numpy finds the lines with
+exactly the template's number of colons, checks that every template token sits at its place
+around those colons (8-byte word compares), and parses the gaps between tokens as JSON numbers
+with :func:`numbers.parse_numbers` (exact: same floats as ``json.loads``). A line that fails any
+check -- other keys, an eval row, a string, ``NaN``, a half-written line -- is parsed by
+``json.loads`` instead, so the fast path changes speed, never results.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections import Counter
@@ -21,16 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import InputError
+from toolkit.logs.readers.numbers import PAD, parse_numbers
 from toolkit.logs.series import Run, build_run, step_key
 
-# control bytes that never appear in JSON text outside strings (no \t \n \v \f \r)
-_CODES = [c for c in range(1, 32) if c not in (9, 10, 11, 12, 13)]
-_NUMBER_CHARS = b"0123456789.-+eENaInfinity"
-_NUMBER_BYTES = _NUMBER_CHARS + b" \t\r"
-_TO_CSV = bytes.maketrans(b":{}\r", b",   ")
+BLOCK = 1 << 20  # bytes read per step of the streaming fast path
 _KEY_RE = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*')
 _VALUE_RE = re.compile(rb"[^,\s}]+")
 _TEMPLATE_SAMPLE = 200
+_U = np.uint64
+_LOW = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=_U)
 
 
 def _is_number(value: object) -> bool:
@@ -54,8 +53,6 @@ def _template(lines: list[bytes]) -> tuple[list[str], list[bytes]] | None:
     if not shapes:
         return None
     shape = shapes.most_common(1)[0][0]
-    if len(shape) + 1 > len(_CODES):
-        return None
     raw = example[shape]
     tokens, pos, values = [], 0, []
     for _ in shape:
@@ -75,191 +72,138 @@ def _template(lines: list[bytes]) -> tuple[list[str], list[bytes]] | None:
     return list(shape), tokens
 
 
-def _fast_lines_translate(
-    data: bytes, tokens: list[bytes]
-) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """Fast path A: one ``translate`` pass finds the template lines, ``np.loadtxt`` parses them.
+class _Template:
+    """Byte layout of the template line: tokens, their colon offsets and 8-byte words."""
 
-    A line is a template line when (1) deleting every number character from it leaves exactly
-    the template's skeleton and (2) every exact key token occurs once per template line (counted
-    over the file, minus its other lines) -- with (3) template keys that stay distinct once
-    number characters are deleted, (2) rules out keys that differ from the template's only in
-    number characters (``loss`` vs ``loss1``); templates failing (3) (``acc1``, ``acc5``) use B. Template lines become CSV by mapping
-    ``:`` to ``,`` and braces to blanks; ``usecols`` parses only the value fields.
-    """
-    k = len(tokens) - 1
-    if tokens[0].count(b":") != 1 or tokens[0].count(b",") or tokens[0].count(b'"') != 2:
-        return None
-    if any(t.count(b":") != 1 or t.count(b",") != 1 or t.count(b'"') != 2 for t in tokens[1:k]):
-        return None
-    if tokens[k].strip() != b"}":
-        return None
-    deleted = _NUMBER_CHARS + b"\r"
-    reduced = [t.translate(None, deleted) for t in tokens[:k]]
-    if len(set(reduced)) != k:  # keys equal up to number characters (acc1, acc5): use path B
-        return None
-    skeleton = b"".join(tokens).translate(None, deleted)
-    sk = data.translate(None, deleted)
-    n_lines = sk.count(b"\n") + (0 if sk.endswith(b"\n") else 1)
-    unit = skeleton + b"\n"
-    if sk == unit * n_lines or sk == unit * (n_lines - 1) + skeleton:
-        regular = np.ones(n_lines, dtype=bool)
-        irregular: list[bytes] = []
-        starts = ends = None
-    else:
-        sk_lines = sk.split(b"\n")
-        if sk.endswith(b"\n"):
-            sk_lines.pop()
-        regular = np.fromiter((ln == skeleton for ln in sk_lines), dtype=bool, count=n_lines)
-        arr = np.frombuffer(data, dtype=np.uint8)
-        newlines = np.flatnonzero(arr == 10)
-        ends = np.concatenate((newlines, [len(data)]))[:n_lines]
-        starts = np.concatenate(([0], newlines + 1))[:n_lines]
-        irregular = [
-            data[a:b]
-            for a, b in zip(starts[~regular].tolist(), ends[~regular].tolist(), strict=True)
+    def __init__(self, keys: list[str], tokens: list[bytes]):
+        self.keys = keys
+        self.k = len(tokens) - 1
+        self.tokens = tokens
+        self.colon = [t.index(b":") if b":" in t else -1 for t in tokens]
+        self.usable = all(t.count(b":") == 1 for t in tokens[:-1]) and b":" not in tokens[-1]
+        self.words = [
+            [
+                (int.from_bytes(t[j : j + 8].ljust(8, b"\0"), "little"), min(8, len(t) - j))
+                for j in range(0, len(t), 8)
+            ]
+            for t in tokens
         ]
-    fast = np.flatnonzero(regular)
-    if fast.size == 0:
-        return None
-    for token in tokens[:k]:
-        if data.count(token) - sum(line.count(token) for line in irregular) != fast.size:
-            return None
-    if starts is None:
-        block = data
-    else:
-        breaks = np.flatnonzero(np.diff(fast) != 1)
-        run_first = np.concatenate(([fast[0]], fast[breaks + 1]))
-        run_last = np.concatenate((fast[breaks], [fast[-1]]))
-        block = b"\n".join(
-            data[a:b]
-            for a, b in zip(starts[run_first].tolist(), ends[run_last].tolist(), strict=True)
-        )
-    block = block.translate(_TO_CSV)
-    try:
-        values = np.loadtxt(
-            io.BytesIO(block),
-            delimiter=",",
-            usecols=range(1, 2 * k, 2),
-            comments=None,
-            dtype=np.float64,
-            ndmin=2,
-        )
-    except ValueError:
-        return None
-    if values.shape != (fast.size, k):
-        return None
-    return fast, values, n_lines
+
+    def tokens_match(self, win: np.ndarray, pos: np.ndarray, i: int) -> np.ndarray:
+        """Whether token ``i`` occupies ``buf[pos:pos + len]`` for each position."""
+        ok = np.ones(pos.shape, dtype=bool)
+        for j, (word, size) in enumerate(self.words[i]):
+            ok &= (win[pos + 8 * j] & _LOW[size]) == _U(word)
+        return ok
 
 
-def _fast_lines(data: bytes, tokens: list[bytes]) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """Fast path B (when A's preconditions fail): key tokens replaced by control bytes."""
-    k = len(tokens) - 1
-    codes = bytes(_CODES[: k + 1])
-    if any(bytes([c]) in data for c in codes):
-        return None
-    buf = data
-    for token, code in zip(tokens, codes, strict=True):
-        buf = buf.replace(token, bytes([code]))
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    newlines = np.flatnonzero(arr == 10)
-    n_lines = newlines.size + (1 if arr.size and arr[-1] != 10 else 0)
-    if n_lines == 0:
-        return None
-    ends = np.empty(n_lines, dtype=np.int64)  # exclusive end of each line (its newline)
-    ends[: newlines.size] = newlines
-    if n_lines > newlines.size:
-        ends[-1] = arr.size
+def _parse_block(
+    text: bytes, tpl: _Template
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bytes]], int]:
+    """Template lines of ``text`` (whole lines, each ending in ``\\n``) parsed in bulk.
+
+    Returns the local indices of the template lines, their values ``(lines, k)``, the other
+    lines as ``(local index, raw bytes)``, and the number of lines.
+    """
+    buf = np.frombuffer(b"\0" * PAD + text + b"\0" * PAD, dtype=np.uint8)
+    core = buf[PAD : PAD + len(text)]
+    win = np.ndarray(shape=(buf.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    ends = np.flatnonzero(core == 10) + PAD  # each line's newline
+    n_lines = ends.size
     starts = np.empty(n_lines, dtype=np.int64)
-    starts[0] = 0
+    starts[0] = PAD
     starts[1:] = ends[:-1] + 1
-
-    lut = np.zeros(256, dtype=np.int8)
-    lut[list(codes)] = np.arange(1, k + 2, dtype=np.int8)
-    code_of = lut[arr]
-    pos = np.flatnonzero(code_of)
-    code = code_of[pos]
-    line = np.searchsorted(newlines, pos)
-    count = np.bincount(line, minlength=n_lines)
-    first = np.searchsorted(line, np.arange(n_lines))
-    rank = np.arange(pos.size) - first[line]
-    ok = code == rank + 1
-    regular = count == k + 1
-    regular &= np.bincount(line, weights=~ok, minlength=n_lines) == 0
-    # first token at the line start, closing token at the end (a '\r' may follow)
-    has = count > 0
-    regular[has] &= pos[first[has]] == starts[has]
-    last = first + count - 1
-    tail = ends[has] - pos[last[has]] - 1
-    regular[has] &= (tail == 0) | (
-        (tail == 1) & (arr[np.minimum(ends[has] - 1, arr.size - 1)] == 13)
-    )
-    allowed = np.zeros(256, dtype=bool)
-    allowed[list(_NUMBER_BYTES)] = True
-    allowed[list(codes)] = True
-    allowed[10] = True
-    bad = np.flatnonzero(~allowed[arr])
-    if bad.size:
-        regular[np.unique(np.searchsorted(newlines, bad))] = False
-    fast = np.flatnonzero(regular)
-    if fast.size == 0:
-        return None
-    if fast.size == n_lines:
-        block = buf
-    else:  # join runs of consecutive regular lines
-        breaks = np.flatnonzero(np.diff(fast) != 1)
-        run_first = np.concatenate(([fast[0]], fast[breaks + 1]))
-        run_last = np.concatenate((fast[breaks], [fast[-1]]))
-        block = b"\n".join(
-            buf[s:e]
-            for s, e in zip(starts[run_first].tolist(), ends[run_last].tolist(), strict=True)
+    colons = np.flatnonzero(core == 58) + PAD
+    upto = np.searchsorted(colons, ends)
+    first = np.empty(n_lines, dtype=np.int64)
+    first[0] = 0
+    first[1:] = upto[:-1]
+    k = tpl.k
+    cand = np.flatnonzero(upto - first == k)
+    good = np.zeros(n_lines, dtype=bool)
+    values = np.zeros((0, k))
+    if cand.size:
+        c = colons[first[cand][:, None] + np.arange(k)]  # (lines, k) colon positions
+        line_start, eol = starts[cand], ends[cand]
+        eol = eol - (buf[eol - 1] == 13)  # a '\r' before the newline
+        tok_start = c - np.array(tpl.colon[:k])
+        ok = tok_start[:, 0] == line_start
+        last = eol - len(tpl.tokens[k])
+        for i in range(k):
+            ok &= tpl.tokens_match(win, tok_start[:, i], i)
+        ok &= tpl.tokens_match(win, last, k)
+        val_start = tok_start + np.array([len(t) for t in tpl.tokens[:k]])
+        val_end = np.empty_like(val_start)
+        val_end[:, :-1] = tok_start[:, 1:]
+        val_end[:, -1] = last
+        vals, bad = parse_numbers(buf, val_start.ravel(), val_end.ravel())
+        ok &= ~bad.reshape(-1, k).any(axis=1)
+        good[cand[ok]] = True
+        values = vals.reshape(-1, k)[ok]
+    fast = np.flatnonzero(good)
+    slow = [
+        (i, text[a - PAD : b - PAD])
+        for i, a, b in zip(
+            np.flatnonzero(~good).tolist(),
+            starts[~good].tolist(),
+            ends[~good].tolist(),
+            strict=True,
         )
-    table = bytes.maketrans(codes[1:k], b"," * (k - 1))
-    block = block.translate(table, bytes([codes[0], codes[k]]))
-    try:
-        values = np.loadtxt(io.BytesIO(block), delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError:
-        return None
-    if values.shape != (fast.size, k):
-        return None
-    return fast, values, n_lines
+    ]
+    return fast, values, slow, n_lines
+
+
+def _read_fast(path: Path, tpl: _Template):
+    """Stream the file in blocks; returns fast line indices, their values, other lines, count."""
+    fast_parts, value_parts, slow = [], [], []
+    n_lines = 0
+    carry = b""
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(BLOCK)
+            if not block:
+                break
+            text = carry + block if carry else block
+            cut = text.rfind(b"\n") + 1
+            carry = text[cut:]
+            if cut:
+                fast, values, other, n = _parse_block(text[:cut], tpl)
+                fast_parts.append(fast + n_lines)
+                value_parts.append(values)
+                slow.extend((i + n_lines, raw) for i, raw in other)
+                n_lines += n
+    if carry:  # last line without a newline: maybe half-written, json.loads decides
+        slow.append((n_lines, carry))
+        n_lines += 1
+    fast = np.concatenate(fast_parts) if fast_parts else np.zeros(0, dtype=np.int64)
+    values = np.concatenate(value_parts) if value_parts else np.zeros((0, tpl.k))
+    return fast, values, slow, n_lines
 
 
 def read_jsonl(path: Path) -> Run:
-    data = path.read_bytes()
-    if not data.strip():
+    with path.open("rb") as fh:
+        head = fh.read(BLOCK)
+        ends_with_newline = True
+        if fh.seek(0, 2):
+            fh.seek(-1, 2)
+            ends_with_newline = fh.read(1) == b"\n"
+    if not head.strip():
         raise InputError(f"{path}: empty file; expected one JSON object per line")
-    head = data[: 1 << 20].split(b"\n")[:_TEMPLATE_SAMPLE]
-    template = _template([ln for ln in head if ln.strip()])
-    fast = None
-    if template is not None:
-        try:
-            fast = _fast_lines_translate(data, template[1]) or _fast_lines(data, template[1])
-        except (ValueError, IndexError):
-            fast = None
-
-    warnings: list[str] = []
-    if fast is not None:
-        keys = template[0]
-        fast_idx, matrix, n_lines = fast
-        is_fast = np.zeros(n_lines, dtype=bool)
-        is_fast[fast_idx] = True
-        slow_idx = np.flatnonzero(~is_fast)
-        if slow_idx.size:
-            arr = np.frombuffer(data, dtype=np.uint8)
-            nl = np.flatnonzero(arr == 10)
-            bounds = np.concatenate(([-1], nl, [len(data)]))
-            slow_lines = [(i, data[bounds[i] + 1 : bounds[i + 1]]) for i in slow_idx.tolist()]
-        else:
-            slow_lines = []
+    sample = [ln for ln in head.split(b"\n")[:_TEMPLATE_SAMPLE] if ln.strip()]
+    found = _template(sample)
+    tpl = _Template(*found) if found is not None else None
+    if tpl is not None and tpl.usable:
+        keys = tpl.keys
+        fast_idx, matrix, slow_lines, n_lines = _read_fast(path, tpl)
     else:
         keys, fast_idx, matrix = [], np.zeros(0, dtype=np.int64), np.zeros((0, 0))
-        lines = data.split(b"\n")
+        lines = path.read_bytes().split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
         n_lines = len(lines)
         slow_lines = list(enumerate(lines))
 
+    warnings: list[str] = []
     slow_rows: list[tuple[int, dict]] = []
     bad: list[int] = []
     for i, raw in slow_lines:
@@ -277,7 +221,7 @@ def read_jsonl(path: Path) -> Run:
     for i in bad:
         what = (
             "truncated last line (half-written?)"
-            if i == n_lines - 1 and not data.endswith(b"\n")
+            if i == n_lines - 1 and not ends_with_newline
             else "not valid JSON"
         )
         warnings.append(f"{path}:{i + 1}: {what}; skipped")
