@@ -83,10 +83,21 @@ def _runs(mask: np.ndarray, max_gap: int = 1) -> list[tuple[int, int]]:
 
 
 def _finite(series: Series) -> tuple[np.ndarray, np.ndarray]:
-    ok = np.isfinite(series.values)
-    if ok.all():
-        return series.steps, series.values
-    return series.steps[ok], series.values[ok]
+    """Steps and values of the finite points (cached on the series)."""
+    if "finite" not in series.cache:
+        ok = np.isfinite(series.values)
+        series.cache["finite"] = (
+            (series.steps, series.values) if ok.all() else (series.steps[ok], series.values[ok])
+        )
+    return series.cache["finite"]
+
+
+def _rolling(series: Series, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`trailing_median_mad` of the finite values (cached: several detectors share it)."""
+    key = ("rolling", window)
+    if key not in series.cache:
+        series.cache[key] = trailing_median_mad(_finite(series)[1], window)
+    return series.cache[key]
 
 
 def _lr_at(run: Run, step: int) -> float | None:
@@ -273,7 +284,7 @@ def _spikes(
 ) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     steps, x = _finite(series)
     w = min(window, max(10, x.size // 10))
-    med, mad = trailing_median_mad(x, w)
+    med, mad = _rolling(series, w)
     scale = MAD_TO_SIGMA * mad
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (x - med) / scale
@@ -375,7 +386,7 @@ def detect_divergence(run: Run, th: Thresholds) -> list[Finding]:
         return []
     steps, x = _finite(series)
     w = min(th.spike_window, max(5, x.size // 20))
-    med, _ = trailing_median_mad(x, w)
+    med, _ = _rolling(series, w)
     # centre the trailing median on its window so the onset step is not late by w/2
     smooth = np.full(x.size, np.nan)
     smooth[: x.size - w // 2] = med[w // 2 :]
@@ -426,9 +437,12 @@ def detect_plateau(run: Run, th: Thresholds) -> list[Finding]:
     if x.size < 2 * w:
         return []
     hop = max(1, w // 5)
-    wins = sliding_window_view(x, w)[::hop]
-    swins = sliding_window_view(steps.astype(np.float64), w)[::hop]
-    q = max(2, w // 4)
+    # windows of more than ~4,000 points are thinned evenly (medians and the slope fit do not
+    # need every point of a 100,000-point window, and 1M-row logs stay fast)
+    thin = max(1, w // 4000)
+    wins = sliding_window_view(x, w)[::hop, ::thin]
+    swins = sliding_window_view(steps.astype(np.float64), w)[::hop, ::thin]
+    q = max(2, wins.shape[1] // 4)
     first_q = np.median(wins[:, :q], axis=1)
     last_q = np.median(wins[:, -q:], axis=1)
     level = np.abs(np.median(wins, axis=1))
@@ -614,7 +628,7 @@ def detect_throughput_drops(run: Run, th: Thresholds) -> list[Finding]:
     if series is None or len(series) < 2 * th.throughput_window:
         return []
     steps, x = _finite(series)
-    med, _ = trailing_median_mad(x, th.throughput_window)
+    med, _ = _rolling(series, th.throughput_window)
     low = np.isfinite(med) & (x < (1 - th.throughput_drop_frac) * med)
     findings = []
     i = 0

@@ -27,6 +27,8 @@ class Series:
     steps: np.ndarray
     values: np.ndarray
     role: str | None = None
+    # derived arrays (finite subset, rolling medians) computed once per analysis; not data
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.steps.size)

@@ -3,7 +3,8 @@
 Most training logs repeat one line shape, ``{"step": 1, "loss": 2.3, "lr": 1e-4}``. The most
 common all-numeric shape among the first lines is the *template*: its key tokens
 (``{"step": ``, ``, "loss": `` ... ``}``) with one ``:`` each. The file is read in ~1 MiB
-blocks (memory stays O(block + output), not O(file)). In each block numpy finds the lines with
+blocks (memory stays O(block + output), not O(file)), parsed on one thread per CPU (numpy
+releases the GIL in its loops; file order is kept). In each block numpy finds the lines with
 exactly the template's number of colons, checks that every template token sits at its place
 around those colons (8-byte word compares), and parses the gaps between tokens as JSON numbers
 with :func:`numbers.parse_numbers` (exact: same floats as ``json.loads``). A line that fails any
@@ -14,8 +15,10 @@ check -- other keys, an eval row, a string, ``NaN``, a half-written line -- is p
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -153,28 +156,59 @@ def _parse_block(
     return fast, values, slow, n_lines
 
 
-def _read_fast(path: Path, tpl: _Template):
-    """Stream the file in blocks; returns fast line indices, their values, other lines, count."""
-    fast_parts, value_parts, slow = [], [], []
-    n_lines = 0
+def _workers() -> int:
+    """Threads for block parsing: the CPUs this process may use (numpy releases the GIL)."""
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+def _blocks(path: Path):
+    """The file as whole-line blocks of about ``BLOCK`` bytes, then the unterminated tail."""
     carry = b""
     with path.open("rb") as fh:
-        while True:
-            block = fh.read(BLOCK)
-            if not block:
-                break
+        while block := fh.read(BLOCK):
             text = carry + block if carry else block
             cut = text.rfind(b"\n") + 1
             carry = text[cut:]
             if cut:
-                fast, values, other, n = _parse_block(text[:cut], tpl)
-                fast_parts.append(fast + n_lines)
-                value_parts.append(values)
-                slow.extend((i + n_lines, raw) for i, raw in other)
-                n_lines += n
-    if carry:  # last line without a newline: maybe half-written, json.loads decides
-        slow.append((n_lines, carry))
-        n_lines += 1
+                yield text[:cut], False
+    if carry:
+        yield carry, True
+
+
+def _read_fast(path: Path, tpl: _Template):
+    """Stream the file in blocks, parsed on a few threads; results kept in file order.
+
+    Returns fast line indices, their values ``(lines, k)``, the other lines and the line count.
+    """
+    fast_parts, value_parts, slow = [], [], []
+    n_lines = 0
+
+    def collect(result: tuple) -> None:
+        nonlocal n_lines
+        fast, values, other, n = result
+        fast_parts.append(fast + n_lines)
+        value_parts.append(values)
+        slow.extend((i + n_lines, raw) for i, raw in other)
+        n_lines += n
+
+    workers = _workers()
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for text, is_tail in _blocks(path):
+            if is_tail:  # last line without a newline: maybe half-written, json.loads decides
+                while pending:
+                    collect(pending.popleft().result())
+                slow.append((n_lines, text))
+                n_lines += 1
+                break
+            pending.append(pool.submit(_parse_block, text, tpl))
+            while len(pending) > 2 * workers:  # bounded memory: at most 2 blocks per thread
+                collect(pending.popleft().result())
+        while pending:
+            collect(pending.popleft().result())
     fast = np.concatenate(fast_parts) if fast_parts else np.zeros(0, dtype=np.int64)
     values = np.concatenate(value_parts) if value_parts else np.zeros((0, tpl.k))
     return fast, values, slow, n_lines
