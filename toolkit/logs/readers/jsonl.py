@@ -139,10 +139,16 @@ def _parse_block(
         val_end = np.empty_like(val_start)
         val_end[:, :-1] = tok_start[:, 1:]
         val_end[:, -1] = last
-        vals, bad = parse_numbers(buf, val_start.ravel(), val_end.ravel())
-        ok &= ~bad.reshape(-1, k).any(axis=1)
+        # one column at a time: arrays stay cache-sized, and a column of integers (step)
+        # skips the fraction and exponent work
+        vals = np.empty((cand.size, k))
+        for i in range(k):
+            vals[:, i], bad = parse_numbers(
+                buf, np.ascontiguousarray(val_start[:, i]), np.ascontiguousarray(val_end[:, i])
+            )
+            ok &= ~bad
         good[cand[ok]] = True
-        values = vals.reshape(-1, k)[ok]
+        values = vals[ok]
     fast = np.flatnonzero(good)
     slow = [
         (i, text[a - PAD : b - PAD])
