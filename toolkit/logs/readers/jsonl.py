@@ -105,7 +105,7 @@ def _parse_block(
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, bytes]], int]:
     """Template lines of ``text`` (whole lines, each ending in ``\\n``) parsed in bulk.
 
-    Returns the local indices of the template lines, their values ``(lines, k)``, the other
+    Returns the local indices of the template lines, their values ``(k, lines)``, the other
     lines as ``(local index, raw bytes)``, and the number of lines.
     """
     buf = np.frombuffer(b"\0" * PAD + text + b"\0" * PAD, dtype=np.uint8)
@@ -124,7 +124,7 @@ def _parse_block(
     k = tpl.k
     cand = np.flatnonzero(upto - first == k)
     good = np.zeros(n_lines, dtype=bool)
-    values = np.zeros((0, k))
+    values = np.zeros((k, 0))
     if cand.size:
         c = colons[first[cand][:, None] + np.arange(k)]  # (lines, k) colon positions
         line_start, eol = starts[cand], ends[cand]
@@ -141,14 +141,14 @@ def _parse_block(
         val_end[:, -1] = last
         # one column at a time: arrays stay cache-sized, and a column of integers (step)
         # skips the fraction and exponent work
-        vals = np.empty((cand.size, k))
+        vals = np.empty((k, cand.size))  # one row per key: columns stay contiguous
         for i in range(k):
-            vals[:, i], bad = parse_numbers(
+            vals[i], bad = parse_numbers(
                 buf, np.ascontiguousarray(val_start[:, i]), np.ascontiguousarray(val_end[:, i])
             )
             ok &= ~bad
         good[cand[ok]] = True
-        values = vals[ok]
+        values = vals[:, ok]
     fast = np.flatnonzero(good)
     slow = [
         (i, text[a - PAD : b - PAD])
@@ -187,7 +187,7 @@ def _blocks(path: Path):
 def _read_fast(path: Path, tpl: _Template):
     """Stream the file in blocks, parsed on a few threads; results kept in file order.
 
-    Returns fast line indices, their values ``(lines, k)``, the other lines and the line count.
+    Returns fast line indices, their values ``(k, lines)``, the other lines and the line count.
     """
     fast_parts, value_parts, slow = [], [], []
     n_lines = 0
@@ -216,7 +216,7 @@ def _read_fast(path: Path, tpl: _Template):
         while pending:
             collect(pending.popleft().result())
     fast = np.concatenate(fast_parts) if fast_parts else np.zeros(0, dtype=np.int64)
-    values = np.concatenate(value_parts) if value_parts else np.zeros((0, tpl.k))
+    values = np.concatenate(value_parts, axis=1) if value_parts else np.zeros((tpl.k, 0))
     return fast, values, slow, n_lines
 
 
@@ -295,7 +295,7 @@ def _assemble(
     data_line[fast_idx] = True
     step = np.full(n_lines, np.nan)
     if step_name is not None and step_name in keys:
-        step[fast_idx] = matrix[:, keys.index(step_name)]
+        step[fast_idx] = matrix[keys.index(step_name)]
     slow_cols: dict[str, tuple[list[int], list[float]]] = {}
     for i, obj in slow_rows:
         data_line[i] = True
@@ -314,19 +314,23 @@ def _assemble(
                 col[1].append(np.nan)
     if step_name is None:
         step[data_line] = np.arange(int(data_line.sum()))  # no step field: row number
-    else:  # a row without a step belongs to the step before it
+    elif np.isnan(step[data_line]).any():  # a row without a step belongs to the step before it
         filled = np.where(np.isnan(step), -1, np.arange(n_lines))
         np.maximum.accumulate(filled, out=filled)
         missing = filled < 0
         step = np.where(missing, 0, step[np.maximum(filled, 0)])
+    fast_steps = step[fast_idx].astype(np.int64)  # shared by every template-only column
     columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in names:
         if name == step_name:
             continue
+        if name in keys and name not in slow_cols:
+            columns[name] = (fast_steps, matrix[keys.index(name)])
+            continue
         parts_idx, parts_val = [], []
         if name in keys:
             parts_idx.append(fast_idx)
-            parts_val.append(matrix[:, keys.index(name)])
+            parts_val.append(matrix[keys.index(name)])
         if name in slow_cols:
             parts_idx.append(np.asarray(slow_cols[name][0], dtype=np.int64))
             parts_val.append(np.asarray(slow_cols[name][1], dtype=np.float64))

@@ -1,7 +1,8 @@
 """Vectorised, exact parsing of JSON numbers that sit at known byte ranges of a buffer.
 
 ``parse_numbers(buf, start, end)`` reads ``buf[start[i]:end[i]]`` for every ``i`` at once with
-numpy, ~60 ns per value where ``float()`` / ``np.loadtxt`` take ~250-300 ns. It is exact:
+numpy: ~160-200 ns of CPU per value on a 2-vCPU VM, where ``float()``, ``np.loadtxt`` and
+``astype(float)`` of byte strings take ~250-300 ns. It is exact:
 
 * Grammar is JSON's (``-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?``), checked per value;
   a value that is not a JSON number (``NaN``, ``01``, ``1.``, ``+1``, stray bytes) is reported in
