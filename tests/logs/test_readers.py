@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -269,20 +270,43 @@ def _tricky_jsonl(path, n=6000, seed=1):
     return path
 
 
-@pytest.mark.parametrize("block", [1 << 20, 4096, 333])
-def test_jsonl_fast_path_equals_plain_json(tmp_path, monkeypatch, block):
-    """Same series, values (bit for bit) and warnings as reading every line with json.loads."""
+def _parser(monkeypatch, which):
+    """Select the JSONL block parser: the C accelerator or the numpy path."""
     from toolkit.logs.readers import jsonl
 
+    if which == "numpy":
+        monkeypatch.setattr(jsonl, "_accel", None)
+    elif jsonl._accel is None:
+        if shutil.which("cc") or shutil.which("gcc"):
+            pytest.fail("a C compiler is present but toolkit.logs.readers._jsonl_c was not built")
+        pytest.skip("no C compiler: the optional JSONL accelerator is not built")
+    return jsonl
+
+
+def _count_fast_lines(monkeypatch, jsonl) -> list[int]:
+    """Record how many lines each block parser call took on the fast path."""
+    parsed: list[int] = []
+    real_block = jsonl._parse_block
+
+    def spy(text, tpl):
+        result = real_block(text, tpl)
+        parsed.append(result[0].size)
+        return result
+
+    monkeypatch.setattr(jsonl, "_parse_block", spy)
+    return parsed
+
+
+@pytest.mark.parametrize("which", ["c", "numpy"])
+@pytest.mark.parametrize("block", [1 << 20, 4096, 333])
+def test_jsonl_fast_path_equals_plain_json(tmp_path, monkeypatch, block, which):
+    """Same series, values (bit for bit) and warnings as reading every line with json.loads."""
+    jsonl = _parser(monkeypatch, which)
     path = _tricky_jsonl(tmp_path / "tricky.jsonl")
     monkeypatch.setattr(jsonl, "BLOCK", block)
-    parsed = []
-    real = jsonl.parse_numbers
-    monkeypatch.setattr(
-        jsonl, "parse_numbers", lambda *a: parsed.append(int((~real(*a)[1]).sum())) or real(*a)
-    )
+    parsed = _count_fast_lines(monkeypatch, jsonl)
     fast = read_log(path)
-    assert sum(parsed) > 4 * 4500  # the template lines really took the fast path
+    assert sum(parsed) > 4500  # the template lines really took the fast path
     monkeypatch.setattr(jsonl, "_template", lambda lines: None)  # no template: all json.loads
     plain = read_log(path)
     assert fast.series.keys() == plain.series.keys()
@@ -293,3 +317,40 @@ def test_jsonl_fast_path_equals_plain_json(tmp_path, monkeypatch, block):
     assert fast.warnings == plain.warnings
     assert any("truncated last line" in w for w in fast.warnings)
     assert len(fast.series["loss"]) > 4000
+
+
+@pytest.mark.parametrize("which", ["c", "numpy"])
+def test_jsonl_numbers_match_json_on_both_paths(tmp_path, monkeypatch, which):
+    """Every number of the parser fuzz corpus, one per line: both block parsers agree with json."""
+    from tests.logs.test_numbers import EDGES, _random_texts, _reference
+
+    jsonl = _parser(monkeypatch, which)
+    texts = EDGES + _random_texts(20_000, 5)
+    path = tmp_path / "numbers.jsonl"
+    path.write_bytes(b"".join(b'{"step": %d, "x": %s}\n' % (i, t) for i, t in enumerate(texts)))
+    monkeypatch.setattr(
+        jsonl, "_template", lambda lines: (["step", "x"], [b'{"step": ', b', "x": ', b"}"])
+    )
+    parsed = _count_fast_lines(monkeypatch, jsonl)
+    run = read_log(path)
+    assert sum(parsed) > 0.3 * len(texts)  # wide exponents go to json.loads on the C path
+    got = dict(zip(run.series["x"].steps.tolist(), run.series["x"].values.tolist(), strict=True))
+    checked = 0
+    for i, text in enumerate(texts):
+        expected = _reference(text)
+        if expected is None:
+            continue  # not a JSON number: json.loads skips or keeps the line, either way not ours
+        assert got[i] == expected and np.signbit(got[i]) == np.signbit(expected), (text, got[i])
+        checked += 1
+    assert checked > 10_000
+
+
+def test_jsonl_accelerator_rejects_bad_arguments(monkeypatch):
+    jsonl = _parser(monkeypatch, "c")
+    with pytest.raises(ValueError, match="need 2..65 tokens"):
+        jsonl._accel.parse_block(b"{}\n", (b"{",))
+    with pytest.raises(TypeError, match="tokens must be bytes"):
+        jsonl._accel.parse_block(b"{}\n", ("{", "}"))
+    fast, values, other, n = jsonl._accel.parse_block(b'{"a": 1}\n{"a": x}\n', (b'{"a": ', b"}"))
+    assert (bytes(fast), n, other) == ((0).to_bytes(8, "little"), 2, [(1, 9, 17)])
+    assert np.frombuffer(values).tolist() == [1.0]

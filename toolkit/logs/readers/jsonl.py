@@ -9,7 +9,8 @@ exactly the template's number of colons, checks that every template token sits a
 around those colons (8-byte word compares), and parses the gaps between tokens as JSON numbers
 with :func:`numbers.parse_numbers` (exact: same floats as ``json.loads``). A line that fails any
 check -- other keys, an eval row, a string, ``NaN``, a half-written line -- is parsed by
-``json.loads`` instead, so the fast path changes speed, never results.
+``json.loads`` instead, so the fast path changes speed, never results. Where a C compiler was
+present at install, ``_jsonl_c`` (same contract, ~10x faster per block) does the block work.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ import numpy as np
 from toolkit.errors import InputError
 from toolkit.logs.readers.numbers import PAD, parse_numbers
 from toolkit.logs.series import Run, build_run, step_key
+
+try:  # optional C accelerator (setup.py builds it where a C compiler exists); same results
+    from toolkit.logs.readers import _jsonl_c as _accel
+except ImportError:
+    _accel = None
 
 BLOCK = 1 << 20  # bytes read per step of the streaming fast path
 _KEY_RE = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*')
@@ -106,8 +112,14 @@ def _parse_block(
     """Template lines of ``text`` (whole lines, each ending in ``\\n``) parsed in bulk.
 
     Returns the local indices of the template lines, their values ``(k, lines)``, the other
-    lines as ``(local index, raw bytes)``, and the number of lines.
+    lines as ``(local index, raw bytes)``, and the number of lines. Uses the C accelerator when
+    it is built, else numpy; both accept exactly the same lines with the same values.
     """
+    if _accel is not None:
+        fast_b, values_b, spans, n = _accel.parse_block(text, tuple(tpl.tokens))
+        fast = np.frombuffer(fast_b, dtype=np.int64)
+        values = np.frombuffer(values_b, dtype=np.float64).reshape(tpl.k, -1)
+        return fast, values, [(i, text[a:b]) for i, a, b in spans], n
     buf = np.frombuffer(b"\0" * PAD + text + b"\0" * PAD, dtype=np.uint8)
     core = buf[PAD : PAD + len(text)]
     win = np.ndarray(shape=(buf.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
