@@ -8,7 +8,8 @@ steps. Ours, two ways: in-process ``read_log`` + ``analyze`` (every detector), a
 or agent runs, ``python -m toolkit.logs analyze PATH --format json``, timed as a whole fresh
 process (interpreter start and imports included). Baseline: ``pandas.read_json(lines=True)``
 (parse only), best of the same number of repeats. pandas is not a labcoat dependency:
-``pip install pandas`` to get the comparison.
+``pip install pandas`` to get the comparison. ``--numpy`` disables the C accelerator to time the
+pure-numpy path (used where no C compiler was available at install).
 Prints a table; writes JSON with ``--out``. Not a test: it asserts nothing (the goal is <= 2 s
 and >= 5x pandas on a 2-core machine).
 """
@@ -83,6 +84,17 @@ def time_cli(path: Path, repeats: int) -> list[float]:
     return times
 
 
+def time_pandas_cli(path: Path, repeats: int) -> list[float]:
+    """pandas in a fresh process too (import included), to set beside our CLI row."""
+    code = f"import pandas; pandas.read_json({str(path)!r}, lines=True)"
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def time_pandas(path: Path, repeats: int) -> list[float] | str:
     try:
         import pandas as pd
@@ -106,6 +118,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated log at this path")
     parser.add_argument("--no-pandas", action="store_true")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--numpy", action="store_true", help="time the numpy path (no C)")
     args = parser.parse_args()
 
     if args.keep and args.keep.exists():
@@ -117,22 +130,35 @@ def main() -> None:
         print(
             f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s"
         )
+    from toolkit.logs.readers import jsonl
+
+    if args.numpy:
+        jsonl._accel = None
+        os.environ["LABCOAT_JSONL_NO_C"] = "1"
     parse, total, info = time_ours(path, args.repeats)
     cli = time_cli(path, args.repeats)
+
+    parser_used = "C accelerator (_jsonl_c)" if jsonl._accel is not None else "numpy (no C build)"
     pandas = "skipped (--no-pandas)" if args.no_pandas else time_pandas(path, args.repeats)
     fmt = lambda ts: ", ".join(f"{t:.2f}" for t in ts)  # noqa: E731
     print(
         f"rows: {args.rows:,} (+ eval rows), file {path.stat().st_size / 1e6:.0f} MB, cpus: {os.cpu_count()}"
     )
+    print(f"JSONL block parser: {parser_used}, {jsonl._workers()} thread(s)")
     print(f"ours  parse (in-process)     : {fmt(parse)} s (best {min(parse):.2f})")
     print(f"ours  parse+analyze (in-proc): {fmt(total)} s (best {min(total):.2f}, goal <= 2 s)")
     print(f"ours  CLI analyze, new process: {fmt(cli)} s (best {min(cli):.2f}, goal <= 2 s)")
+    pandas_cli: list[float] = []
     if isinstance(pandas, list):
-        best = min(pandas)
+        pandas_cli = time_pandas_cli(path, args.repeats)
+        best, best_cli = min(pandas), min(pandas_cli)
         print(f"pandas read_json(lines=True), parse only: {fmt(pandas)} s (best {best:.2f})")
         print(
+            f"pandas, new process (import + read_json): {fmt(pandas_cli)} s (best {best_cli:.2f})"
+        )
+        print(
             f"speed-up vs pandas (best vs best; goal >= 5x): in-process {best / min(total):.1f}x, "
-            f"CLI {best / min(cli):.1f}x"
+            f"new process {best_cli / min(cli):.1f}x"
         )
     else:
         print(f"pandas: {pandas}")
@@ -146,9 +172,11 @@ def main() -> None:
                     "file_mb": path.stat().st_size / 1e6,
                     "python": platform.python_version(),
                     "cpus": os.cpu_count(),
+                    "parser": parser_used,
                     "ours_parse_s": parse,
                     "ours_total_s": total,
                     "ours_cli_s": cli,
+                    "pandas_new_process_s": pandas_cli,
                     "pandas_read_json_s": pandas,
                     **info,
                 },

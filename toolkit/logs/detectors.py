@@ -8,6 +8,7 @@ baseline) and on very long series are evaluated every ``hop`` points (hop <= win
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -279,11 +280,32 @@ def detect_nonfinite(run: Run, th: Thresholds) -> list[Finding]:
     return findings
 
 
+def _spike_window(n: int, window: int) -> int:
+    """Points in the trailing window of the spike detectors for a series of ``n`` points."""
+    return min(window, max(10, n // 10))
+
+
+def _prefetch_rolling(run: Run, th: Thresholds) -> None:
+    """Compute the spike detectors' rolling medians of loss and grad norm on two threads.
+
+    Worth it on long runs only (numpy's partition releases the GIL); results land in the
+    series caches, where the detectors find them.
+    """
+    jobs = []
+    for role in ("train_loss", "grad_norm"):
+        series = run.role(role)
+        if series is not None and len(series) >= 100_000:
+            jobs.append((series, _spike_window(_finite(series)[1].size, th.spike_window)))
+    if len(jobs) == 2:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda job: _rolling(*job), jobs))
+
+
 def _spikes(
     series: Series, window: int, z_thr: float, min_rel: float
 ) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     steps, x = _finite(series)
-    w = min(window, max(10, x.size // 10))
+    w = _spike_window(x.size, window)
     med, mad = _rolling(series, w)
     scale = MAD_TO_SIGMA * mad
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -662,6 +684,7 @@ def detect_throughput_drops(run: Run, th: Thresholds) -> list[Finding]:
 def analyze(run: Run, thresholds: Thresholds | None = None) -> Report:
     """Run every detector; findings sorted by severity, then step."""
     th = thresholds or Thresholds()
+    _prefetch_rolling(run, th)
     grad = detect_grad_spikes(run, th)
     findings = (
         detect_nonfinite(run, th)

@@ -10,7 +10,8 @@ around those colons (8-byte word compares), and parses the gaps between tokens a
 with :func:`numbers.parse_numbers` (exact: same floats as ``json.loads``). A line that fails any
 check -- other keys, an eval row, a string, ``NaN``, a half-written line -- is parsed by
 ``json.loads`` instead, so the fast path changes speed, never results. Where a C compiler was
-present at install, ``_jsonl_c`` (same contract, ~10x faster per block) does the block work.
+present at install, ``_jsonl_c`` (same contract, ~5x faster per block) does the block work;
+``LABCOAT_JSONL_NO_C=1`` in the environment forces the numpy path.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from toolkit.logs.series import Run, build_run, step_key
 try:  # optional C accelerator (setup.py builds it where a C compiler exists); same results
     from toolkit.logs.readers import _jsonl_c as _accel
 except ImportError:
+    _accel = None
+if os.environ.get("LABCOAT_JSONL_NO_C"):  # force the numpy path (debugging, benchmarks)
     _accel = None
 
 BLOCK = 1 << 20  # bytes read per step of the streaming fast path
