@@ -171,3 +171,46 @@ def test_exit_code_file_is_json(conn) -> None:
     folder = Path(run.log_path).parent
     assert json.loads((folder / "exit_code.json").read_text())["exit_code"] == 7
     assert db.get_run(conn, "quick").exit_code == 7
+
+
+def _crash_after_spawn(conn, name: str) -> None:
+    """A launcher that dies after spawning the run but before its transaction commits."""
+
+    class Crash(Exception):
+        pass
+
+    run = db.get_run(conn, name)
+    try:
+        with db.transaction(conn):
+            ok, _ = local.start(conn, run, control.StartOptions().policy, local.pick_gpus)
+            assert ok
+            raise Crash
+    except Crash:
+        pass
+    assert db.get_run(conn, name).status == "queued"  # the registry never saw the start
+
+
+def test_start_lost_by_a_crashed_launcher_is_adopted_not_run_twice(conn, tmp_path: Path) -> None:
+    marks = tmp_path / "launches.txt"
+    db.create_run(conn, name="once", command=f"echo x >> {marks}; sleep 30")
+    _crash_after_spawn(conn, "once")
+    wait_for(lambda: marks.exists())
+    [result] = control.start_runs(conn, ["once"])
+    assert result.started and result.note.startswith("adopted pid"), result.note
+    run = db.get_run(conn, "once")
+    assert run.status == "running" and local.pid_alive(run.pid)
+    time.sleep(0.5)
+    assert marks.read_text() == "x\n"  # launched once, not twice
+    os.killpg(run.pid, signal.SIGKILL)
+
+
+def test_lost_start_that_already_finished_is_recorded_with_its_exit_code(conn) -> None:
+    db.create_run(conn, name="quick", command="exit 4")
+    _crash_after_spawn(conn, "quick")
+    exit_file = local.run_paths(conn, "quick")[2]
+    wait_for(lambda: exit_file.exists())
+    [result] = control.start_runs(conn, ["quick"])
+    assert result.note.startswith("adopted pid")
+    control.reconcile_all(conn)
+    run = db.get_run(conn, "quick")
+    assert run.status == "failed" and run.exit_code == 4

@@ -3,7 +3,9 @@
 The launcher starts ``wrapper.py`` as a new session (``start_new_session=True``); the wrapper runs
 the command through ``/bin/sh -c`` in the run's working directory and writes
 ``<runs>/<name>/exit_code.json`` when it ends. :func:`reconcile` turns that file (or its absence
-once the process is gone) into the run's final status.
+once the process is gone) into the run's final status. ``launch.json`` (pid, GPUs), written right
+after spawning, lets the next start adopt a process whose start never reached the registry (the
+launcher was killed before its transaction committed) instead of launching it twice.
 
 GPUs: a run asking for K GPUs gets K free ones from :func:`toolkit.hardware.gpu_select.
 select_free_gpus` (memory used and utilization under thresholds), minus the GPUs the registry
@@ -39,6 +41,7 @@ WRAPPER = Path(__file__).with_name("wrapper.py")
 LOG_NAME = "output.log"
 EXIT_NAME = "exit_code.json"
 METRICS_NAME = "metrics.json"
+LAUNCH_NAME = "launch.json"  # pid, process start, GPUs, start time: written right after spawning
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,11 @@ def start(
             return False, reason
         gpus = chosen
     folder, log, exit_file = run_paths(conn, run.name)
+    adopted = _adopt(conn, run, folder, this_host)
+    if adopted is not None:
+        return True, adopted
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (exit_file, folder / METRICS_NAME):
+    for stale in (exit_file, folder / METRICS_NAME, folder / LAUNCH_NAME):
         stale.unlink(missing_ok=True)
     env = {**os.environ, **run.env}
     env.update(
@@ -178,6 +184,10 @@ def start(
         db.update_run(conn, run.name, status=FAILED, note=note, ended=started, host=this_host)
         return False, note
     options = {**run.options, "proc_start": _proc_start(proc.pid)}
+    _write_json(
+        folder / LAUNCH_NAME,
+        {"pid": proc.pid, "proc_start": options["proc_start"], "gpus": gpus, "started": started},
+    )
     db.update_run(
         conn,
         run.name,
@@ -191,6 +201,43 @@ def start(
         note=None,
     )
     return True, "started" + (f" on GPU {','.join(map(str, gpus))}" if gpus else "")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _adopt(conn: sqlite3.Connection, run: Run, folder: Path, this_host: str) -> str | None:
+    """Record a process an earlier start spawned but never committed to the registry.
+
+    A launcher killed between spawning a run and committing the transaction leaves the run
+    ``queued`` with its process alive (or already finished). Runs are never requeued, so a
+    ``launch.json`` in a queued run's folder is that process: it is recorded as running (the
+    exit-code file then settles it) instead of being launched a second time. Returns the note,
+    or None when there is nothing to adopt.
+    """
+    launch = _read_json(folder / LAUNCH_NAME)
+    if launch is None or not isinstance(launch.get("pid"), int):
+        return None
+    pid, proc_start = launch["pid"], launch.get("proc_start")
+    _, log, exit_file = run_paths(conn, run.name)
+    if not pid_alive(pid, proc_start) and not exit_file.exists():
+        return None  # gone without a trace: start afresh
+    db.update_run(
+        conn,
+        run.name,
+        status=RUNNING,
+        pid=pid,
+        host=this_host,
+        gpus=launch.get("gpus") or [],
+        started=launch.get("started") or db.now(),
+        log_path=str(log),
+        options={**run.options, "proc_start": proc_start},
+        note="adopted: an earlier start spawned it but was not recorded",
+    )
+    return f"adopted pid {pid}: an earlier start spawned it but was not recorded"
 
 
 def _read_json(path: Path) -> dict | None:
