@@ -202,7 +202,8 @@ def _blocks(path: Path):
 def _read_fast(path: Path, tpl: _Template):
     """Stream the file in blocks, parsed on a few threads; results kept in file order.
 
-    Returns fast line indices, their values ``(k, lines)``, the other lines and the line count.
+    Returns fast line indices, their values ``(k, lines)``, the other lines, the line count and
+    whether what was read ended with a newline (a log still being written may end mid-line).
     """
     fast_parts, value_parts, slow = [], [], []
     n_lines = 0
@@ -216,10 +217,12 @@ def _read_fast(path: Path, tpl: _Template):
         n_lines += n
 
     workers = _workers()
+    tail = False
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         for text, is_tail in _blocks(path):
             if is_tail:  # last line without a newline: maybe half-written, json.loads decides
+                tail = True
                 while pending:
                     collect(pending.popleft().result())
                 slow.append((n_lines, text))
@@ -232,16 +235,12 @@ def _read_fast(path: Path, tpl: _Template):
             collect(pending.popleft().result())
     fast = np.concatenate(fast_parts) if fast_parts else np.zeros(0, dtype=np.int64)
     values = np.concatenate(value_parts, axis=1) if value_parts else np.zeros((tpl.k, 0))
-    return fast, values, slow, n_lines
+    return fast, values, slow, n_lines, not tail
 
 
 def read_jsonl(path: Path) -> Run:
     with path.open("rb") as fh:
         head = fh.read(BLOCK)
-        ends_with_newline = True
-        if fh.seek(0, 2):
-            fh.seek(-1, 2)
-            ends_with_newline = fh.read(1) == b"\n"
     if not head.strip():
         raise InputError(f"{path}: empty file; expected one JSON object per line")
     sample = [ln for ln in head.split(b"\n")[:_TEMPLATE_SAMPLE] if ln.strip()]
@@ -249,10 +248,12 @@ def read_jsonl(path: Path) -> Run:
     tpl = _Template(*found) if found is not None else None
     if tpl is not None and tpl.usable:
         keys = tpl.keys
-        fast_idx, matrix, slow_lines, n_lines = _read_fast(path, tpl)
+        fast_idx, matrix, slow_lines, n_lines, ends_with_newline = _read_fast(path, tpl)
     else:
         keys, fast_idx, matrix = [], np.zeros(0, dtype=np.int64), np.zeros((0, 0))
-        lines = path.read_bytes().split(b"\n")
+        data = path.read_bytes()
+        ends_with_newline = data.endswith(b"\n")  # of what was read: the file may still grow
+        lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
         n_lines = len(lines)
