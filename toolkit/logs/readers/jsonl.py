@@ -116,7 +116,8 @@ def _parse_block(
 
     Returns the local indices of the template lines, their values ``(k, lines)``, the other
     lines as ``(local index, raw bytes)``, and the number of lines. Uses the C accelerator when
-    it is built, else numpy; both accept exactly the same lines with the same values.
+    it is built, else numpy. Both give ``json.loads``'s values; each hands the lines it cannot
+    decide (the C path: numbers past its exact range) to ``json.loads`` as other lines.
     """
     if _accel is not None:
         fast_b, values_b, spans, n = _accel.parse_block(text, tuple(tpl.tokens))
