@@ -1,4 +1,4 @@
-"""Regenerate the numeric tables in knowledge/*.md from the toolkit's own data.
+"""Regenerate the tables in knowledge/*.md and skills/*/references/*.md from the toolkit's data.
 
 Each table lives between ``<!-- generated: NAME -->`` and ``<!-- end generated -->``; the text
 in between is replaced by the output of the generator named NAME. Prose outside the markers is
@@ -9,7 +9,8 @@ never touched.
 
 Sources: GPU peaks from ``toolkit.hardware.specs.all_specs()`` (gpu_specs.yaml); compute-optimal
 sizes from ``toolkit.compute.chinchilla``; bytes per parameter of model states from
-``toolkit.compute.memory`` (PRECISIONS and the optimizer-state formula) and ``toolkit.compute.lora``.
+``toolkit.compute.memory`` (PRECISIONS and the optimizer-state formula) and ``toolkit.compute.lora``;
+the watchdog's failure patterns from ``toolkit.watchdog.catalogue``.
 """
 
 from __future__ import annotations
@@ -129,7 +130,36 @@ def bytes_per_param_table() -> str:
     )
 
 
+def watchdog_catalogue_table() -> str:
+    from toolkit.watchdog.catalogue import RESTARTABLE, patterns
+
+    rows = [
+        (
+            str(p.rank),
+            f"{p.cls} / {p.subclass}",
+            "`" + p.regex.replace("|", "\\|") + "`",
+            p.meaning,
+            "yes" if p.cls in RESTARTABLE else "no: stops",
+            p.action or "-",
+        )
+        for p in patterns()
+    ]
+    header = (
+        "rank",
+        "class / subclass",
+        "pattern (regex, any case)",
+        "meaning",
+        "restarted",
+        "action",
+    )
+    return (
+        _table(header, rows)
+        + "\nFrom `toolkit/watchdog/catalogue.py`; lowest rank wins when several match.\n"
+    )
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
+    "watchdog-catalogue": watchdog_catalogue_table,
     "gpu-table": gpu_table,
     "chinchilla-table": chinchilla_table,
     "bytes-per-param": bytes_per_param_table,
@@ -148,10 +178,18 @@ def render(text: str, source: str) -> str:
     return BLOCK_RE.sub(sub, text)
 
 
-def run(check: bool, directory: Path = KNOWLEDGE) -> list[str]:
-    """Rewrite (or, with ``check``, only list) every knowledge file whose tables are stale."""
+def targets() -> list[Path]:
+    """The markdown files that may hold generated blocks."""
+    return sorted(KNOWLEDGE.glob("*.md")) + sorted(ROOT.glob("skills/*/references/*.md"))
+
+
+def run(check: bool, directory: Path | None = None) -> list[str]:
+    """Rewrite (or, with ``check``, only list) every file whose generated tables are stale.
+
+    ``directory``: only the ``*.md`` files there (tests); default :func:`targets`.
+    """
     stale = []
-    for path in sorted(directory.glob("*.md")):
+    for path in sorted(directory.glob("*.md")) if directory else targets():
         text = path.read_text(encoding="utf-8")
         new = render(text, str(path))
         if new != text:

@@ -70,10 +70,20 @@ CATALOGUE: tuple[Pattern, ...] = (
     ),
     Pattern(
         ENVIRONMENT,
+        "gpu-xid-app-fault",
+        r"NVRM: Xid \([^)]*\): (13|31|43)\b",
+        "a GPU fault NVIDIA lists under user-application as well as driver causes (Xid 13 graphics "
+        "exception, 31 MMU page fault, 43 GPU stopped processing)",
+        12,
+        "restart once; if it recurs at the same step it is the code (an out-of-range address or "
+        "index): rerun with CUDA_LAUNCH_BLOCKING=1 or under compute-sanitizer",
+    ),
+    Pattern(
+        ENVIRONMENT,
         "gpu-xid",
         r"NVRM: Xid \(",
         "the NVIDIA driver reported an Xid GPU error",
-        12,
+        13,
         "restart; check `dmesg` on the node for the Xid number",
     ),
     # --- resources: a restart fails the same way ---------------------------------------------
