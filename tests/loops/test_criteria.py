@@ -39,7 +39,15 @@ def repo(tmp_path: Path) -> git.Repo:
     repo.git.add("-A")
     repo.git.commit("-qm", "init")
     (root / "user_notes.md").write_text("mine")  # untracked, before any judge
+    start(root, tmp_path)
     return repo
+
+
+def start(root: Path, tmp_path: Path) -> None:
+    """The baseline judge (--no-git): records the user's untracked files as the start."""
+    args = ["iterate", "judge", "--criteria", str(write(tmp_path, "c.yaml", CRITERIA)),
+            "--metrics", str(write(tmp_path, "b.json", BASE)), "--repo", str(root), "--no-git"]  # fmt: skip
+    assert main(args) == 5  # neutral
 
 
 def write(tmp_path: Path, name: str, data: dict | str) -> Path:
@@ -169,3 +177,27 @@ def test_interrupted_commit_is_finished_once(
     assert any("recovered interrupted judge" in n for n in out["notes"])
     assert not journal.exists()
     assert repo.head.commit.parents[0].hexsha == head  # exactly one commit
+
+
+def test_user_files_never_committed_or_moved(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "fresh"
+    (root / "src").mkdir(parents=True)
+    repo = git.Repo.init(root)
+    (root / "src" / "train.py").write_text("LR = 1e-3\n")
+    repo.git.add("-A")
+    repo.git.commit("-qm", "init")
+    (root / "src" / "mine.py").write_text("M = 1\n")  # the user's, inside variable_files
+    (root / "src" / "train.py").write_text("LR = 3e-4\n")
+    code = iterate(root, tmp_path, {**BASE, "val_loss": 1.8})  # first judge, no snapshot
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and set(repo.head.commit.stats.files) == {"src/train.py"}
+    assert any("treated as the user's" in n for n in out["notes"])
+    with open(root / "src" / "mine.py", "a") as fh:  # the user's file changes, then a rollback
+        fh.write("M2 = 2\n")
+    (root / "src" / "train.py").write_text("LR = 9.0\n")
+    code = iterate(root, tmp_path, {**BASE, "val_loss": 9.0})
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert any("src/mine.py: the user's untracked file changed" in n for n in out["notes"])
+    assert (root / "src" / "mine.py").read_text() == "M = 1\nM2 = 2\n"
+    assert "src/mine.py" not in repo.git.log("--all", "--name-only", "--format=")

@@ -37,6 +37,8 @@ Run state and logs live in .labcoat/autoresearch/<run>/ (ignored by git; rollbac
 Every command after init first recovers a round that was interrupted (journal round.json).
 Rollbacks restore only the round's paths (never git clean / reset --hard); whatever they
 overwrite or remove is copied to .labcoat/autoresearch/<run>/trash/round-N/ first.
+Untracked files present at the brief (autoresearch) or at the baseline judge --no-git (iterate)
+are the user's: never committed, never moved; a change to one is reported.
 
 Exit codes:
   validate: 0 valid, 1 problems listed.  init: 0 ok, 4 baseline failed.
@@ -81,7 +83,11 @@ def build_parser() -> Parser:
     ij.add_argument("--baseline", type=existing_file("--baseline"), default=None,
                     help="metrics JSON to compare with (default: the last accepted metrics)")  # fmt: skip
     ij.add_argument("--message", default="", help="what changed (goes into the commit message)")
-    ij.add_argument("--no-git", action="store_true", help="report the verdict only; change nothing")
+    ij.add_argument(
+        "--no-git",
+        action="store_true",
+        help="report the verdict only; change nothing (the first one records the user's untracked files)",
+    )
     ij.add_argument("--repo", type=Path, default=Path("."))
     add_format_flag(ij)
     return parser
@@ -152,6 +158,7 @@ def _run_verb(args: argparse.Namespace, r: judge.Run) -> int:
         sys.stderr.write(f"{PROG}: recovered interrupted round {recovered.round}: {recovered.outcome}"
                          f" ({recovered.reason})\n")  # fmt: skip
     if args.verb == "brief":
+        autoresearch.record_brief(r)
         text = autoresearch.brief(r)
         if args.format == "json":
             print_json({"brief": text, "status": autoresearch.status(r)})

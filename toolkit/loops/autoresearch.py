@@ -10,7 +10,7 @@ from typing import Any
 
 from toolkit.errors import InputError
 from toolkit.loops import gitops, records
-from toolkit.loops.globs import matches
+from toolkit.loops.globs import filter_paths, matches
 from toolkit.loops.judge import Run, evaluate, termination
 from toolkit.loops.protocol import Protocol, ProtocolError, check_against_repo, parse_protocol
 
@@ -40,6 +40,48 @@ def validate(protocol_path: Path, repo_path: Path) -> tuple[Protocol | None, lis
     return protocol, check_against_repo(protocol, gitops.root_of(repo), gitops.list_files(repo))
 
 
+def user_files_message(protocol: Protocol, loose: list[str], tracked: list[str]) -> str:
+    """The one message ``init`` gives when the user's untracked files sit in Fixed/Variable paths."""
+    shown = " ".join(loose[:8]) + (" ..." if len(loose) > 8 else "")
+    only = [
+        g
+        for g in protocol.fixed_files + protocol.variable_files
+        if filter_paths(loose, g) and not filter_paths(tracked, g)
+    ]
+    why_commit = (
+        f" (glob(s) {', '.join(repr(g) for g in only)} match only these files, so moving them "
+        "would leave the glob matching nothing: commit them)"
+        if only
+        else ""
+    )
+    return (
+        f"{len(loose)} untracked file(s) of yours match the Fixed/Variable globs: {shown}. "
+        "labcoat never commits, moves or restores a file it did not create, so a round could "
+        "neither keep nor undo edits to them. To start, either commit them "
+        f"(git add -- {shown} && git commit -m 'files for {protocol.name}'){why_commit}, "
+        "or move them out of those paths, or narrow 'variable_files'/'fixed_files' in the "
+        "protocol so they match only tracked files; then run init again. Nothing was changed"
+    )
+
+
+def record_brief(run: Run) -> dict[str, Any]:
+    """Record the untracked files at the first brief of a round: they are the user's.
+
+    A later brief of the same round keeps the first record (the researcher may have created
+    files since). Returns the record ``{"round": N, "untracked": {path: [size, mtime_ns]}}``.
+    """
+    rnd = run.state["rounds"] + 1
+    rec = run.state.get("brief")
+    if rec and rec.get("round") == rnd:
+        return rec
+    repo = run.repo
+    loose = gitops.untracked(gitops.status(repo))
+    rec = {"round": rnd, "untracked": gitops.signatures(gitops.root_of(repo), loose)}
+    run.state["brief"] = rec
+    run.save()
+    return rec
+
+
 def _branch_exists(repo: Any, branch: str) -> bool:
     return bool(repo.git.execute(["git", "branch", "--list", branch]).strip())
 
@@ -57,12 +99,14 @@ def init(protocol_path: Path, repo_path: Path) -> InitResult:
         raise InputError(
             f"working tree is dirty (uncommitted changes to tracked files: {shown}); commit or stash them first. Nothing was changed"
         )
-    globs = protocol.fixed_files + protocol.variable_files
-    loose = [p for p in gitops.untracked(changes) if matches(p, globs)]
+    loose = [
+        p
+        for p in gitops.untracked(changes)
+        if matches(p, protocol.fixed_files + protocol.variable_files)
+    ]
     if loose:
-        raise InputError(
-            f"untracked files match the Fixed/Variable globs ({', '.join(loose[:8])}); commit or remove them first. Nothing was changed"
-        )
+        tracked = gitops.run_git(repo, "ls-files", "-z").split("\0")
+        raise InputError(user_files_message(protocol, loose, [t for t in tracked if t]))
     base_dir = records.main_root(repo) / ".labcoat" / "autoresearch"
     run_dir = base_dir / protocol.name
     if run_dir.exists():
@@ -118,7 +162,8 @@ def init(protocol_path: Path, repo_path: Path) -> InitResult:
         "baseline": {"metric": ev.metric, "commit": commit},
         "best": {"metric": ev.metric, "commit": commit, "round": 0},
         "rounds": 0, "since_improvement": 0,
-        "preexisting": gitops.untracked(gitops.status(wrepo)),
+        "preexisting": (loose := gitops.untracked(gitops.status(wrepo))),
+        "user_files": gitops.signatures(gitops.root_of(wrepo), loose),
     }  # fmt: skip
     records.write_json(run_dir / "state.json", state)
     records.append_result(
@@ -164,6 +209,8 @@ def brief(run: Run) -> str:
         "- Make one focused change, then stop; the supervisor evaluates it.",
         f"- Evaluation: `{p.train_command + ' && ' if p.train_command else ''}{p.eval_command}` within {p.time_limit_s:g} s in total.",
         "- Do not commit, reset, stash or switch branches; do not create files outside the Variable globs.",
+        f"- The {len(run.state.get('brief', {}).get('untracked', {}))} untracked file(s) present at this brief are the user's: "
+        "they are never committed or moved, and an edit to one is reported, not kept.",
         "- Hand back a one-line strategy (what you changed) and insight (what you expect or learned).",
         "",
         f"## Last {len(experiences)} experiences",

@@ -21,8 +21,9 @@ the baseline (``--baseline`` or the last accepted metrics) a move beyond
 ``max(min_delta, |baseline| * max_regression_pct / 100)`` is improved / regressed.
 
 Which paths are the change's: tracked changes, plus untracked files that were not there after
-the previous judge (snapshot in ``.labcoat/iterate/<name>/``). On the first judge, untracked
-files inside an explicit ``variable_files`` count as the change's, all others as the user's.
+the previous judge (snapshot in ``.labcoat/iterate/<name>/``). The baseline judge (``--no-git``)
+records the first snapshot; without one, every untracked file is the user's. An untracked file
+in the snapshot is the user's: never committed or moved; a change to it is reported.
 The git action is journaled (``journal.json``) before it runs; the next judge finishes it.
 
 Verdict: any fail -> ``rollback``; improved and nothing regressed -> ``commit``; improved and
@@ -46,7 +47,6 @@ import yaml
 from toolkit.cli import print_json, render_table
 from toolkit.errors import InputError
 from toolkit.loops import gitops, records
-from toolkit.loops.globs import matches
 from toolkit.loops.judge import run_limited
 
 EXIT_COMMIT = 0
@@ -264,21 +264,26 @@ def _judge_locked(
     snapshot_file = run_dir / "snapshot.json"
     notes = [recovered] if recovered else []
     variable = list(crit.get("variable_files") or ["**"])
+    root = gitops.root_of(repo)
     if snapshot_file.exists():
-        preexisting = set(records.read_json(snapshot_file)["untracked"])
+        snap = records.read_json(snapshot_file)
+        preexisting = set(snap["untracked"])
+        notes += gitops.user_file_changes(root, snap.get("signatures") or {})
     else:
-        # first judge here: untracked files inside an explicit variable_files are the change's;
-        # everything else untracked is the user's (never committed, never deleted)
+        # no snapshot yet: every untracked file is the user's (never committed, never moved)
         loose = gitops.untracked(gitops.status(repo))
-        explicit = bool(crit.get("variable_files"))
-        preexisting = {p for p in loose if not (explicit and matches(p, variable))}
-        if preexisting:
+        preexisting = set(loose)
+        if not use_git:  # the baseline judge marks the start: record the user's files now
+            write_snapshot(repo, run_dir)
+        elif preexisting:
             notes.append(
-                f"first judge here: {len(preexisting)} untracked file(s) outside variable_files treated as the user's"
+                f"no snapshot of the user's files yet: all {len(preexisting)} untracked file(s) "
+                "are treated as the user's (not committed, not moved); run 'iterate judge --no-git' "
+                "on the baseline before changing code so that new files a change adds are its own"
             )
     comp = gitops.compliance(gitops.status(repo), preexisting, variable, [])
     with tempfile.TemporaryDirectory() as tmp:
-        results = evaluate_criteria(crit, metrics, base, gitops.root_of(repo), Path(tmp))
+        results = evaluate_criteria(crit, metrics, base, root, Path(tmp))
     if comp.violations:
         results.append(
             CriterionResult("scope", "scope", "fail", message="; ".join(comp.violations))
@@ -333,10 +338,15 @@ def apply_action(
         if out is not None:
             out.commit = sha
         records.write_json(run_dir / "accepted_metrics.json", journal["accepted"])
-    records.write_json(
-        run_dir / "snapshot.json", {"untracked": gitops.untracked(gitops.status(repo))}
-    )
+    write_snapshot(repo, run_dir)
     (run_dir / "journal.json").unlink(missing_ok=True)
+
+
+def write_snapshot(repo: Any, run_dir: Path) -> None:
+    """Record the untracked files now (the user's, for the next change) and their signatures."""
+    loose = gitops.untracked(gitops.status(repo))
+    sigs = gitops.signatures(gitops.root_of(repo), loose)
+    records.write_json(run_dir / "snapshot.json", {"untracked": loose, "signatures": sigs})
 
 
 def recover_iteration(repo: Any, run_dir: Path) -> str | None:

@@ -4,12 +4,16 @@ paths, and rollback of exactly those paths.
 Rules (the failures of the tools this replaces are the reason for each):
 
 - The round's changes are ``git status`` against HEAD: tracked files modified, deleted, added or
-  renamed, plus untracked files that were *not* there when the round started (``preexisting``,
-  a snapshot taken at the end of the previous round). Ignored files are never looked at.
+  renamed, plus untracked files that were *not* there when the round started (``preexisting``:
+  the untracked files at the brief, or at the end of the previous round). Ignored files are
+  never looked at.
+- An untracked file that was there before the round is the user's: never committed, never
+  moved, never restored. A change to one is reported (:func:`user_file_changes`), not undone.
 - Rollback restores tracked paths from HEAD and moves new untracked files that match the
-  Variable globs into the run's trash folder. It never runs ``git clean`` or ``reset --hard``;
-  untracked files outside the Variable globs and ignored files (checkpoints) stay where they are.
-  Whatever rollback overwrites or removes is first copied to the trash, so nothing is lost.
+  Variable globs (files the round created) into the run's trash folder. It never runs
+  ``git clean`` or ``reset --hard``; untracked files outside the Variable globs and ignored
+  files (checkpoints) stay where they are. Whatever rollback overwrites or removes is first
+  copied to the trash, so nothing is lost.
 - A commit stages and commits only the round's paths.
 """
 
@@ -136,6 +140,38 @@ def list_files(repo: git.Repo) -> list[str]:
     """Tracked files plus untracked, not-ignored files."""
     out = run_git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     return sorted({p for p in out.split("\0") if p})
+
+
+def signatures(root: Path, paths: list[str]) -> dict[str, list[int] | None]:
+    """``[size in bytes, mtime in ns]`` of each path (``None`` when gone): cheap change detection
+    for the user's untracked files, which may be large (data), so they are not hashed."""
+    out: dict[str, list[int] | None] = {}
+    for rel in paths:
+        try:
+            st = (root / rel).lstat()
+        except OSError:
+            out[rel] = None
+            continue
+        out[rel] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def user_file_changes(root: Path, before: dict[str, list[int] | None]) -> list[str]:
+    """One line per user file whose size or mtime moved since ``before`` was recorded."""
+    now = signatures(root, sorted(before))
+    lines = []
+    for rel in sorted(before):
+        old, new = before[rel], now[rel]
+        if old is None or old == new:
+            continue
+        if new is None:
+            lines.append(f"{rel}: the user's untracked file was deleted during the round")
+        else:
+            lines.append(
+                f"{rel}: the user's untracked file changed during the round "
+                f"({old[0]} -> {new[0]} bytes); not committed, left as it is"
+            )
+    return lines
 
 
 def compliance(

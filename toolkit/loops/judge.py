@@ -280,6 +280,17 @@ class RoundResult:
         return OUTCOME_EXIT[self.outcome]
 
 
+def user_files(state: dict[str, Any], rnd: int) -> dict[str, list[int] | None]:
+    """The user's untracked files for round ``rnd`` with their recorded ``[size, mtime_ns]``:
+    those at the end of the previous round (or init), updated by this round's first brief."""
+    known = {p: None for p in state["preexisting"]}
+    known.update(state.get("user_files") or {})
+    brief = state.get("brief") or {}
+    if brief.get("round") == rnd:
+        known.update(brief["untracked"])
+    return known
+
+
 def write_journal(run: Run, journal: dict[str, Any]) -> None:
     records.write_json(run.journal, journal)
 
@@ -309,14 +320,16 @@ def judge_round(run: Run, strategy: str, insight: str, hook: Any = None) -> Roun
         notes.append(
             f"HEAD had commits past {base[:12]}; folded into this round's changes (soft reset)"
         )
-    comp = gitops.compliance(
-        gitops.status(repo), set(s["preexisting"]), p.variable_files, p.fixed_files
-    )
     rnd = s["rounds"] + 1
+    user = user_files(s, rnd)
+    preexisting = sorted(set(s["preexisting"]) | set(user))
+    notes += gitops.user_file_changes(gitops.root_of(repo), user)
+    comp = gitops.compliance(gitops.status(repo), set(preexisting), p.variable_files, p.fixed_files)
     journal: dict[str, Any] = {
         "state": "started", "round": rnd, "base": base, "strategy": strategy, "insight": insight,
         "changed": comp.paths, "violations": comp.violations, "notes": notes,
         "started_at": time.time(), "pgid": None, "hashes": gitops.hash_paths(repo, comp.paths),
+        "preexisting": preexisting,
     }  # fmt: skip
     write_journal(run, journal)
     hook("started")
@@ -386,7 +399,8 @@ def finish_round(run: Run, journal: dict[str, Any], hook: Any = None) -> RoundRe
             journal["snapshot"] = snapshot
             journal["rollback"] = {"restored_after_commit": leftover} if leftover else None
         else:
-            report = gitops.rollback(repo, set(s["preexisting"]), p.variable_files, trash)
+            users = set(journal.get("preexisting", s["preexisting"]))
+            report = gitops.rollback(repo, users, p.variable_files, trash)
             journal["commit"] = None
             journal["rollback"] = {
                 "restored": report.restored, "removed": report.removed,
@@ -441,4 +455,6 @@ def record_round(run: Run, journal: dict[str, Any]) -> None:
             s["preexisting"] = journal["snapshot"]
         else:
             s["preexisting"] = gitops.untracked(gitops.status(run.repo))
+        s["user_files"] = gitops.signatures(gitops.root_of(run.repo), s["preexisting"])
+        s.pop("brief", None)
         run.save()
