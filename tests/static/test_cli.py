@@ -185,3 +185,22 @@ def test_runs_on_installed_torch_without_crashing(sub: str) -> None:
     res = check_paths([root])
     assert res.files_checked > 0
     assert not res.parse_errors
+
+
+WARN_ONLY = """\
+import torch
+torch.manual_seed(0)
+probs = torch.softmax(torch.zeros(2, 3))
+"""
+
+
+@pytest.mark.parametrize(("fail_on", "want"), [(None, 0), ("error", 0), ("warning", 1), ("info", 1)])
+def test_fail_on_sets_the_exit_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fail_on: str | None, want: int
+) -> None:
+    f = tmp_path / "w.py"
+    f.write_text(WARN_ONLY)
+    argv = [str(f), "--no-config", "--format", "json"] + (["--fail-on", fail_on] if fail_on else [])
+    code, out = run_check(argv, capsys)
+    assert [x["severity"] for x in json.loads(out)["findings"]] == ["warning"]
+    assert code == want

@@ -1,7 +1,9 @@
-"""``python -m toolkit.static.check PATH... [--format table|json|sarif] [--select] [--ignore] [--spec]``.
+"""``python -m toolkit.static.check PATH... [--format table|json|sarif] [--select] [--ignore]
+[--fail-on error|warning|info] [--spec]``.
 
-Exit 1 when anything is reported (a finding, a parse error, or a spec deviation), 0 when clean,
-2 on usage error.
+Every finding is reported; the exit status is for CI. Exit 1 when a finding at or above
+``--fail-on`` (default ``error``: warnings and info alone exit 0), a parse error, or a spec
+deviation is reported; 0 otherwise; 2 on usage error.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from toolkit.cli import EXIT_FAILED, EXIT_OK, Parser, print_json, run
 from toolkit.errors import InputError
+from toolkit.static.catalogue import SEVERITIES
 from toolkit.static.config import StaticConfig, load_config
 from toolkit.static.engine import analyze_source, iter_py_files
 from toolkit.static.output import CheckResult, render_text, to_sarif
@@ -76,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--spec", type=Path, help="SPEC.yaml: what the user asked for (instruction compliance)"
     )
     p.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        default="error",
+        help="lowest severity that makes the exit status 1 (default: error; warnings alone exit 0)",
+    )
+    p.add_argument(
         "--no-config", action="store_true", help="ignore [tool.labcoat.static] in pyproject.toml"
     )
     args = p.parse_args(argv)
@@ -112,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if compliance is not None:
             print()
             print(render_compliance(compliance))
-    failed = bool(result.findings or result.parse_errors)
+    failing = SEVERITIES[: SEVERITIES.index(args.fail_on) + 1]
+    failed = bool(result.parse_errors) or any(f.severity in failing for f in result.findings)
     if compliance is not None and compliance.deviations:
         failed = True
     return EXIT_FAILED if failed else EXIT_OK

@@ -55,10 +55,51 @@ class Event:
     ctx: frozenset[str]
     ifs: tuple[ast.expr, ...]
     via: str = ""  # helper function name when inlined
+    arms: tuple[tuple[str, int], ...] = ()  # (condition text, 0 body / 1 else) per enclosing if
 
     @property
     def line(self) -> int:
         return getattr(self.node, "lineno", 1)
+
+    @property
+    def text(self) -> str:
+        """The code this event stands for, as written: ``opt.zero_grad()``, ``p.grad = None``."""
+        if self.q == "<grad=None>":
+            return f"{self.recv} = None"
+        if isinstance(self.node, ast.Call):
+            try:
+                full = ast.unparse(self.node)
+            except Exception:  # pragma: no cover - unparse of odd trees
+                full = ""
+            if full and len(full) <= 48:
+                return full
+            d = dotted(self.node.func) or self.attr
+            return f"{d}(...)" if self.node.args or self.node.keywords else f"{d}()"
+        return self.attr
+
+
+def exclusive(a: Event, b: Event) -> bool:
+    """``a`` and ``b`` sit in different arms of the same condition: no run executes both."""
+    if not a.arms or not b.arms:
+        return False
+    da = dict(a.arms)
+    return any(k in da and da[k] != v for k, v in b.arms)
+
+
+def on_path(anchor: Event, events: Iterable[Event]) -> list[Event]:
+    """The events that can run in the same pass as ``anchor`` (not in the other arm of an if)."""
+    return [e for e in events if not exclusive(anchor, e)]
+
+
+def arm_key(test: ast.expr) -> tuple[str, int]:
+    """Condition text and polarity: ``if not amp`` is the else arm of ``if amp``."""
+    flip = 0
+    while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, flip = test.operand, 1 - flip
+    try:
+        return ast.unparse(test), flip
+    except Exception:  # pragma: no cover - unparse of odd trees
+        return f"<{id(test)}>", flip
 
 
 @dataclass
@@ -547,6 +588,7 @@ class ModuleFacts:
     def _build_scopes(self) -> None:
         tree = self.tree
         self._next_loop = 0
+        self._loop_nodes: dict[int, ast.AST] = {}
         mod_scope = Scope("<module>", None)
         self._walk_body(tree.body, mod_scope, (), frozenset(), ())
         func_scopes: dict[int, Scope] = {}
@@ -619,6 +661,10 @@ class ModuleFacts:
         last = q.rsplit(".", 1)[-1]
         if last == "no_grad":
             return "no_grad"
+        if last == "context" and "dist_autograd" in q:
+            return "dist_autograd"  # gradients live per context: nothing to clear between steps
+        if last in ("accumulate", "no_backward_sync", "no_sync"):
+            return "accumulate"  # a wrapper skips the sync on micro-batches
         if last == "inference_mode":
             return "inference_mode"
         if last == "set_grad_enabled" and isinstance(expr, ast.Call) and expr.args:
@@ -637,45 +683,51 @@ class ModuleFacts:
         loops: tuple[int, ...],
         ctx: frozenset[str],
         ifs: tuple[ast.expr, ...],
+        arms: tuple[tuple[str, int], ...] = (),
     ) -> None:
         for st in body:
             if isinstance(st, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 if isinstance(st, ast.FunctionDef | ast.AsyncFunctionDef):
                     for d in st.decorator_list:
-                        self._add_calls(d, sc, loops, ctx, ifs)
+                        self._add_calls(d, sc, loops, ctx, ifs, arms)
                 continue
             if isinstance(st, ast.For | ast.AsyncFor | ast.While):
                 head = st.iter if isinstance(st, ast.For | ast.AsyncFor) else st.test
-                self._add_calls(head, sc, loops, ctx, ifs)
+                self._add_calls(head, sc, loops, ctx, ifs, arms)
                 self._next_loop += 1
                 lid = self._next_loop
                 sc.loops[lid] = st
-                self._walk_body(st.body, sc, (*loops, lid), ctx, ifs)
-                self._walk_body(st.orelse, sc, loops, ctx, ifs)
+                self._loop_nodes[lid] = st
+                self._walk_body(st.body, sc, (*loops, lid), ctx, ifs, arms)
+                self._walk_body(st.orelse, sc, loops, ctx, ifs, arms)
             elif isinstance(st, ast.With | ast.AsyncWith):
                 new = set(ctx)
                 for item in st.items:
-                    self._add_calls(item.context_expr, sc, loops, ctx, ifs)
+                    self._add_calls(item.context_expr, sc, loops, ctx, ifs, arms)
                     c = self._ctx_of(item.context_expr)
                     if c:
                         new.add(c)
-                self._walk_body(st.body, sc, loops, frozenset(new), ifs)
+                self._walk_body(st.body, sc, loops, frozenset(new), ifs, arms)
             elif isinstance(st, ast.If):
-                self._add_calls(st.test, sc, loops, ctx, ifs)
-                self._walk_body(st.body, sc, loops, ctx, (*ifs, st.test))
-                self._walk_body(st.orelse, sc, loops, ctx, (*ifs, st.test))
+                self._add_calls(st.test, sc, loops, ctx, ifs, arms)
+                key, flip = arm_key(st.test)
+                self._walk_body(st.body, sc, loops, ctx, (*ifs, st.test), (*arms, (key, flip)))
+                self._walk_body(
+                    st.orelse, sc, loops, ctx, (*ifs, st.test), (*arms, (key, 1 - flip))
+                )
             elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
-                self._walk_body(st.body, sc, loops, ctx, ifs)  # type: ignore[attr-defined]
+                self._walk_body(st.body, sc, loops, ctx, ifs, arms)  # type: ignore[attr-defined]
                 for h in st.handlers:  # type: ignore[attr-defined]
-                    self._walk_body(h.body, sc, loops, ctx, ifs)
-                self._walk_body(st.orelse, sc, loops, ctx, ifs)  # type: ignore[attr-defined]
-                self._walk_body(st.finalbody, sc, loops, ctx, ifs)  # type: ignore[attr-defined]
+                    self._walk_body(h.body, sc, loops, ctx, ifs, arms)
+                self._walk_body(st.orelse, sc, loops, ctx, ifs, arms)  # type: ignore[attr-defined]
+                self._walk_body(st.finalbody, sc, loops, ctx, ifs, arms)  # type: ignore[attr-defined]
             elif type(st).__name__ == "Match":
-                self._add_calls(st.subject, sc, loops, ctx, ifs)  # type: ignore[attr-defined]
-                for case in st.cases:  # type: ignore[attr-defined]
-                    self._walk_body(case.body, sc, loops, ctx, ifs)
+                self._add_calls(st.subject, sc, loops, ctx, ifs, arms)  # type: ignore[attr-defined]
+                mk = f"<match {id(st)}>"
+                for i, case in enumerate(st.cases):  # type: ignore[attr-defined]
+                    self._walk_body(case.body, sc, loops, ctx, ifs, (*arms, (mk, i)))
             else:
-                self._add_calls(st, sc, loops, ctx, ifs)
+                self._add_calls(st, sc, loops, ctx, ifs, arms)
                 if isinstance(st, ast.Assign) and st in self.grad_none:
                     sc.events.append(
                         Event(
@@ -687,6 +739,7 @@ class ModuleFacts:
                             loops,
                             ctx,
                             ifs,
+                            arms=arms,
                         )
                     )
 
@@ -697,6 +750,7 @@ class ModuleFacts:
         loops: tuple[int, ...],
         ctx: frozenset[str],
         ifs: tuple[ast.expr, ...],
+        arms: tuple[tuple[str, int], ...] = (),
     ) -> None:
         calls = calls_in(node)
         # inner calls run before outer ones: `scaler.scale(loss).backward()` -> scale, backward
@@ -712,7 +766,7 @@ class ModuleFacts:
                 else (f.id if isinstance(f, ast.Name) else "")
             )
             recv = dotted(f.value) if isinstance(f, ast.Attribute) else ""
-            sc.events.append(Event(c, q, attr, recv, 0, loops, ctx, ifs))
+            sc.events.append(Event(c, q, attr, recv, 0, loops, ctx, ifs, arms=arms))
 
     def _inline(self, sc: Scope, func_scopes: dict[int, Scope]) -> Scope:
         out = Scope(sc.name, sc.node, loops=dict(sc.loops), cls=sc.cls)
@@ -748,6 +802,7 @@ class ModuleFacts:
                         e.ctx | he.ctx,
                         e.ifs + he.ifs,
                         via=helper.name,
+                        arms=e.arms + he.arms,
                     )
                 )
         for i, e in enumerate(out.events):

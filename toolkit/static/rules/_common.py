@@ -6,7 +6,12 @@ import ast
 import re
 from collections.abc import Iterator
 
-from toolkit.static.engine import Event, ModuleFacts, Scope, const, dotted, kwarg
+from toolkit.static.engine import Event, ModuleFacts, Scope, const, dotted, kwarg, on_path
+
+WRAPPER_RE = re.compile(
+    r"(^|[._])(fabric|accelerator|engine|model_engine|deepspeed|strategy|autograd|dist_autograd|booster)$",
+    re.I,
+)
 
 OPT_NAME_RE = re.compile(r"(^|[._])(opt|optim|optimizer|optimiser)\w*$", re.I)
 SCHED_NAME_RE = re.compile(r"(sched|lr_sched|scheduler)", re.I)
@@ -48,6 +53,66 @@ def backward_events(sc: Scope) -> list[Event]:
         and not e.q.startswith("torch.autograd.Function")
         and e.recv not in ("ctx", "self", "super()")
     ]
+
+
+def loss_expr(e: Event) -> ast.expr | None:
+    """What a backward event backpropagates: ``loss`` in ``loss.backward()``,
+    ``fabric.backward(loss)``, ``accelerator.backward(loss)``, ``dist_autograd.backward(cid, [loss])``."""
+    node = e.node
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return node.args[0] if isinstance(node, ast.Call) and node.args else None
+    if WRAPPER_RE.search(e.recv) or e.q.startswith("torch.autograd"):
+        if "dist_autograd" in e.recv or e.q.startswith("torch.distributed.autograd"):
+            return node.args[1] if len(node.args) > 1 else None
+        return node.args[0] if node.args else kwarg(node, "tensors") or kwarg(node, "loss")
+    return node.func.value
+
+
+def wrapped_backward(e: Event) -> bool:
+    """A framework's backward (Fabric, Accelerate, DeepSpeed, dist_autograd) rather than a tensor's."""
+    return bool(WRAPPER_RE.search(e.recv)) or e.q.startswith("torch.autograd")
+
+
+def optimizer_params(mod: ModuleFacts, opt: str) -> set[str] | None:
+    """Modules whose ``.parameters()`` build optimizer ``opt`` (None when not known)."""
+    out: set[str] = set()
+    for v, _ in mod.assigns.get(opt, []):
+        if isinstance(v, ast.Call):
+            for n in ast.walk(v):
+                if isinstance(n, ast.Attribute) and n.attr in ("parameters", "named_parameters"):
+                    out.add(dotted(n.value))
+    return out or None
+
+
+def grad_owner(mod: ModuleFacts, z: Event) -> str | None:
+    """For ``p.grad = None`` inside ``for p in model.parameters()`` (or a zip of several), the
+    module whose parameters ``p`` walks; None when not known."""
+    if z.q != "<grad=None>":
+        return None
+    base = z.recv[: -len(".grad")] if z.recv.endswith(".grad") else z.recv
+    for lid in reversed(z.loops):
+        loop = mod._loop_nodes.get(lid)
+        if not isinstance(loop, ast.For | ast.AsyncFor):
+            continue
+        srcs = _loop_sources(loop.target, loop.iter)
+        if base in srcs:
+            return srcs[base]
+    return None
+
+
+def _loop_sources(target: ast.AST, it: ast.AST) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(it, ast.Call) and dotted(it.func) == "zip" and isinstance(target, ast.Tuple):
+        for t, a in zip(target.elts, it.args, strict=False):
+            out.update(_loop_sources(t, a))
+        return out
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute):
+        if it.func.attr in ("parameters", "named_parameters") and isinstance(target, ast.Name):
+            out[target.id] = dotted(it.func.value)
+        elif it.func.attr == "named_parameters" and isinstance(target, ast.Tuple):
+            if len(target.elts) == 2 and isinstance(target.elts[1], ast.Name):
+                out[target.elts[1].id] = dotted(it.func.value)
+    return out
 
 
 def opt_step_events(mod: ModuleFacts, sc: Scope) -> list[Event]:

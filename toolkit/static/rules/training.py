@@ -5,9 +5,12 @@ from __future__ import annotations
 import ast
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import ModuleFacts, dotted
+from toolkit.static.engine import ModuleFacts, dotted, on_path
 from toolkit.static.rules._common import (
     backward_events,
+    grad_owner,
+    loss_expr,
+    optimizer_params,
     is_mod_test,
     is_optimizer,
     is_scaler,
@@ -49,19 +52,30 @@ def gradients_never_cleared(mod: ModuleFacts):
                 ):
                     yield Hit(
                         steps[0].node,
-                        f"'{steps[0].recv}.step()' runs every iteration but zero_grad() is called only once, before the loop: gradients accumulate across iterations",
+                        f"'{steps[0].text}' runs every iteration but gradients are cleared only once, before the loop ('{zs[0].text}' at line {zs[0].line}): they accumulate across iterations",
                     )
                     break
         return
     for sc in mod.bw_scopes:
-        for lid, _evs in training_loops(mod, sc):
+        for lid, evs in training_loops(mod, sc):
+            if _per_context(evs):
+                continue
             steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
             if steps:
                 yield Hit(
                     steps[0].node,
-                    f"'{steps[0].recv}.step()' runs in a loop with backward() but gradients are never cleared: they accumulate across iterations",
+                    f"'{steps[0].text}' runs in a loop with backward() but gradients are never cleared: they accumulate across iterations",
                 )
                 break
+
+
+def _per_context(evs) -> bool:
+    """Backward runs in a distributed-autograd context: each context holds its own gradients."""
+    bws = [e for e in evs if e.attr == "backward"]
+    return bool(bws) and all(
+        "dist_autograd" in e.ctx or "dist_autograd" in e.recv or "distributed.autograd" in e.q
+        for e in bws
+    )
 
 
 def _stepped(mod: ModuleFacts, s) -> str:
@@ -73,6 +87,10 @@ def _stepped(mod: ModuleFacts, s) -> str:
 
 def _clears(mod: ModuleFacts, z, s) -> bool:
     """zero_grad event ``z`` clears the gradients that step ``s`` consumes (as far as we can tell)."""
+    owner = grad_owner(mod, z)
+    if owner is not None:
+        params = optimizer_params(mod, _stepped(mod, s))
+        return params is None or owner in params
     if z.recv == _stepped(mod, s) or z.attr != "zero_grad":
         return True
     return mod.is_model(z.recv) or not is_optimizer(mod, z.recv)
@@ -99,9 +117,10 @@ def zero_grad_misplaced(mod: ModuleFacts):
             if not steps or not zs or not bws:
                 continue
             for z in zs:
-                mine = [s for s in steps if _clears(mod, z, s)]
+                mine = [s for s in on_path(z, steps) if _clears(mod, z, s)]
                 if not mine:
                     continue
+                bws = on_path(z, [e for e in evs if e in backward_events(sc)])
                 prev_b = [b for b in bws if b.idx < z.idx]
                 next_s = [s for s in mine if s.idx > z.idx]
                 if prev_b and next_s:
@@ -111,7 +130,7 @@ def zero_grad_misplaced(mod: ModuleFacts):
                     ):
                         yield Hit(
                             z.node,
-                            f"'{z.recv}.zero_grad()' runs after backward() and before '{s.recv}.step()': the step sees zeroed gradients",
+                            f"'{z.text}' runs after backward() and before '{s.text}': the step sees zeroed gradients",
                         )
                         continue
                 # cyclic order: zero_grad -> step -> backward: the step sees zeroed gradients
@@ -126,7 +145,7 @@ def zero_grad_misplaced(mod: ModuleFacts):
                 ):
                     yield Hit(
                         z.node,
-                        f"'{z.recv}.zero_grad()' runs before '{ns[0].recv}.step()' and backward() only comes after the step: every update uses zeroed gradients",
+                        f"'{z.text}' runs before '{ns[0].text}' and backward() only comes after the step: every update uses zeroed gradients",
                     )
                     continue
                 gated = [s for s in steps if any(is_mod_test(t) for t in s.ifs)]
@@ -138,7 +157,7 @@ def zero_grad_misplaced(mod: ModuleFacts):
                 ):
                     yield Hit(
                         z.node,
-                        f"'{z.recv}.zero_grad()' runs every micro-batch but '{gated[0].recv}.step()' only every N batches: accumulated gradients are discarded",
+                        f"'{z.text}' runs every micro-batch but '{gated[0].text}' only every N batches: accumulated gradients are discarded",
                     )
 
 
@@ -213,22 +232,25 @@ def _clip_events(sc):
 def clip_misplaced(mod: ModuleFacts):
     for sc in mod.bw_scopes:
         for lid, _evs in training_loops(mod, sc):
-            bws = [e for e in backward_events(sc) if lid in e.loops]
-            steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
-            if not steps:
+            bws_all = [e for e in backward_events(sc) if lid in e.loops]
+            steps_all = [e for e in opt_step_events(mod, sc) if lid in e.loops]
+            if not steps_all:
                 continue
             for c in _clip_events(sc):
                 if lid not in c.loops:
                     continue
+                steps, bws = on_path(c, steps_all), on_path(c, bws_all)
+                if not steps:
+                    continue
                 if all(s.idx < c.idx for s in steps) and all(b.idx < c.idx for b in bws):
                     yield Hit(
                         c.node,
-                        f"'{c.attr}' runs after '{steps[-1].recv}.step()': the update was already applied unclipped",
+                        f"'{c.text}' runs after '{steps[-1].text}': the update was already applied unclipped",
                     )
                 elif all(b.idx > c.idx for b in bws) and all(s.idx > c.idx for s in steps):
                     yield Hit(
                         c.node,
-                        f"'{c.attr}' runs before backward(): it clips last step's (or zero) gradients",
+                        f"'{c.text}' runs before backward(): it clips last step's (or zero) gradients",
                     )
 
 
@@ -245,9 +267,12 @@ def clip_misplaced(mod: ModuleFacts):
 )
 def clip_without_unscale(mod: ModuleFacts):
     for sc in mod.bw_scopes:
-        if not any(e.attr == "scale" and is_scaler(mod, e.recv) for e in sc.events):
+        scaled = [e for e in sc.events if e.attr == "scale" and is_scaler(mod, e.recv)]
+        if not scaled:
             continue
         for c in _clip_events(sc):
+            if not on_path(c, scaled):
+                continue  # clipping in the branch that does not scale (the non-AMP path)
             if not c.loops or "accelerator" in c.recv or mod.has(c.recv, "accelerator"):
                 continue
             if mod.is_model(c.recv) and c.recv:
@@ -260,7 +285,7 @@ def clip_without_unscale(mod: ModuleFacts):
             if not un:
                 yield Hit(
                     c.node,
-                    f"'{c.attr}' clips gradients still multiplied by the GradScaler loss scale",
+                    f"'{c.text}' clips gradients still multiplied by the loss scale of '{on_path(c, scaled)[0].text}' (no unscale_ before it)",
                 )
 
 
@@ -286,10 +311,11 @@ def scaler_step_bypassed(mod: ModuleFacts):
                 and not is_scaler(mod, e.recv)
                 and e.loops
             ):
-                if any(s.loops and s.loops[-1] in e.loops for s in scaled):
+                mine = [s for s in on_path(e, scaled) if s.loops and s.loops[-1] in e.loops]
+                if mine:
                     yield Hit(
                         e.node,
-                        f"'{e.recv}.step()' is called directly while the loss is scaled by '{scaled[0].recv}': gradients are not unscaled",
+                        f"'{e.text}' is called directly while the loss is scaled by '{mine[0].text}': gradients are not unscaled",
                     )
 
 
@@ -327,7 +353,9 @@ def accumulation_not_scaled(mod: ModuleFacts):
                 if "accelerator" in b.recv or mod.has(b.recv, "accelerator"):
                     continue
                 node = b.node
-                expr = node.args[0] if b.recv in ("accelerator",) and node.args else node.func.value
+                expr = loss_expr(b)
+                if expr is None:
+                    continue
                 if any(
                     isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) for n in ast.walk(expr)
                 ):
