@@ -66,7 +66,14 @@ def main() -> int:
             **{s: sev.get(s, 0) for s in ("error", "warning", "info")},
         }
         rows.append(
-            (name, res.files_checked, len(res.parse_errors), sev["error"], sev["warning"], sev["info"])
+            (
+                name,
+                res.files_checked,
+                len(res.parse_errors),
+                sev["error"],
+                sev["warning"],
+                sev["info"],
+            )
         )
         for f in res.findings:
             rel = Path(f.path).relative_to(path) if Path(f.path).is_relative_to(path) else f.path

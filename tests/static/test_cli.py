@@ -194,7 +194,9 @@ probs = torch.softmax(torch.zeros(2, 3))
 """
 
 
-@pytest.mark.parametrize(("fail_on", "want"), [(None, 0), ("error", 0), ("warning", 1), ("info", 1)])
+@pytest.mark.parametrize(
+    ("fail_on", "want"), [(None, 0), ("error", 0), ("warning", 1), ("info", 1)]
+)
 def test_fail_on_sets_the_exit_threshold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fail_on: str | None, want: int
 ) -> None:

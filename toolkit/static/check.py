@@ -17,6 +17,7 @@ from toolkit.static.catalogue import SEVERITIES
 from toolkit.static.config import StaticConfig, load_config
 from toolkit.static.engine import analyze_source, iter_py_files
 from toolkit.static.output import CheckResult, render_text, to_sarif
+from toolkit.static.versions import versions_for
 
 PROG = "python -m toolkit.static.check"
 
@@ -58,7 +59,8 @@ def check_paths(
             result.parse_errors.append({"path": str(f), "error": f"{type(exc).__name__}: {exc}"})
             continue
         extra = cfg.ignored_for(f) if cfg.per_file_ignores else []
-        findings, err = analyze_source(source, str(f), sel, ign + extra)
+        env = versions_for(f.parent.resolve())
+        findings, err = analyze_source(source, str(f), sel, ign + extra, env=env)
         if err:
             result.parse_errors.append({"path": str(f), "error": err})
         result.findings.extend(findings)

@@ -229,6 +229,8 @@ MODEL_HINT_RE = re.compile(
     r"(^|[._])(model|net|network|module|policy|encoder|decoder|classifier|backbone|unet|llm|student|teacher|generator|discriminator|critic|actor)\d*$",
     re.I,
 )
+VERB_RE = re.compile(r"(get|load|build|create|make|unwrap|init|setup|prepare|wrap|save|to)_", re.I)
+TEST_PATH_RE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test|conftest)\.py$")
 LOADER_CALLS = {"DataLoader", "StatefulDataLoader"}
 
 
@@ -383,6 +385,8 @@ class ModuleFacts:
         self.attr_stmts: list[ast.Expr] = []  # bare `x.attr` expression statements
         self.grad_none: list[ast.Assign] = []
         self._rcache: dict[int, str] = {}
+        self.env: dict[str, Any] = {}  # package -> versions.Pin (empty: versions unknown)
+        self.is_test = bool(TEST_PATH_RE.search(path.replace("\\", "/")))
         self._collect()
         self._cache: dict[str, Any] = {}
         self._by_last: dict[str, list[tuple[str, ast.Call]]] | None = None
@@ -433,6 +437,8 @@ class ModuleFacts:
             return False
         if text.split(".", 1)[0] in self.imports:
             return False  # a module attribute such as torch.jit.trace_module, not a model
+        if VERB_RE.match(text.rsplit(".", 1)[-1]):
+            return False  # a function that returns a model (unwrap_model, get_model), not one
         return bool(MODEL_HINT_RE.search(text))
 
     def value_of(self, node: ast.AST | None, default: Any = MISSING) -> Any:
@@ -836,8 +842,12 @@ def analyze_source(
     path: str = "<string>",
     select: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
+    env: dict[str, Any] | None = None,
 ) -> tuple[list[Finding], str | None]:
-    """Findings for one file's text; second item is a parse error message or None."""
+    """Findings for one file's text; second item is a parse error message or None.
+
+    ``env``: package -> :class:`toolkit.static.versions.Pin` the file runs with (None: unknown,
+    version-dependent rules assume the oldest supported release)."""
     from toolkit.static.catalogue import all_rules
 
     try:
@@ -853,6 +863,7 @@ def analyze_source(
         return [], "RecursionError: file nested too deeply to analyze"
     except Exception as exc:  # pragma: no cover - never crash on any input
         return [], f"internal analyzer error (please report): {type(exc).__name__}: {exc}"
+    facts.env = env or {}
     select = list(select) if select else None
     ignore = list(ignore)
     noqa = parse_noqa(facts.lines)

@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from toolkit.static.engine import Event, ModuleFacts, Scope, const, dotted, kwarg, on_path
+from toolkit.static.engine import Event, ModuleFacts, Scope, const, dotted, kwarg
 
 WRAPPER_RE = re.compile(
     r"(^|[._])(fabric|accelerator|engine|model_engine|deepspeed|strategy|autograd|dist_autograd|booster)$",

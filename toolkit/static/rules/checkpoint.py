@@ -22,16 +22,24 @@ def _torch_calls(mod: ModuleFacts, name: str):
     "torch-load-without-weights-only",
     "warning",
     TORCH,
-    """Flags ``torch.load`` without an explicit ``weights_only``. Before PyTorch 2.6 the default
-    unpickles arbitrary objects (code execution from an untrusted checkpoint); from 2.6 the
-    default is ``True`` and loading a checkpoint that holds other objects fails. Say which one
-    you mean.""",
-    "pass weights_only=True for tensors/state_dicts (False only for trusted files)",
+    """Flags ``torch.load`` without an explicit ``weights_only`` when the project may run on
+    PyTorch older than 2.6, where the default unpickles arbitrary objects (code execution from an
+    untrusted checkpoint). Retired where the project's pins (or, with no pin, the installed
+    torch) guarantee 2.6 or newer: the default is then ``weights_only=True`` and the hazard is
+    gone.""",
+    "pass weights_only=True when the file holds only tensors/state_dicts (weights_only=False only for trusted files that pickle other objects), or require torch>=2.6",
 )
 def load_weights_only(mod: ModuleFacts):
+    pin = mod.env.get("torch")
+    if pin is not None and pin.at_least((2, 6)):
+        return
+    why = f" ({pin.source})" if pin is not None else ""
     for c in _torch_calls(mod, "load"):
         if kwarg(c, "weights_only") is None and not any(k.arg is None for k in c.keywords):
-            yield Hit(c, "torch.load without weights_only")
+            yield Hit(
+                c,
+                f"torch.load without weights_only on a torch that may be older than 2.6{why}: the default unpickles arbitrary objects",
+            )
 
 
 @rule(
@@ -134,7 +142,7 @@ def whole_model(mod: ModuleFacts):
 @rule(
     "LC706",
     "load-state-dict-strict-false-unchecked",
-    "warning",
+    "info",
     TORCH,
     """Flags ``model.load_state_dict(..., strict=False)`` whose return value is ignored. Missing
     and unexpected keys are then silent: a prefix mismatch loads nothing and the model trains

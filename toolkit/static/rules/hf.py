@@ -137,7 +137,7 @@ def right_padding(mod: ModuleFacts):
 @rule(
     "LC803",
     "device-map-auto-with-trainer",
-    "warning",
+    "info",
     HF,
     """Flags ``from_pretrained(..., device_map="auto")`` in a script that trains with a
     ``Trainer``. ``device_map="auto"`` splits layers across GPUs (naive pipeline: one GPU busy at

@@ -134,7 +134,7 @@ SEED_CALLS = (
 @rule(
     "LC905",
     "training-without-seed",
-    "warning",
+    "info",
     ("pytorch",),
     """Flags a training script (a custom loop with ``backward()``) that never seeds its random
     number generators (``torch.manual_seed``, ``transformers.set_seed``, ``seed_everything``,

@@ -9,13 +9,13 @@ from toolkit.static.engine import ModuleFacts, dotted, on_path
 from toolkit.static.rules._common import (
     backward_events,
     grad_owner,
-    loss_expr,
-    optimizer_params,
     is_mod_test,
     is_optimizer,
     is_scaler,
     is_scheduler,
+    loss_expr,
     opt_step_events,
+    optimizer_params,
     sched_step_events,
     training_loops,
     zero_grad_events,
@@ -383,6 +383,8 @@ def accumulation_not_scaled(mod: ModuleFacts):
     "accumulate loss.item() (or loss.detach()) instead of the loss tensor",
 )
 def loss_accumulated(mod: ModuleFacts):
+    if mod.is_test:
+        return  # a test keeps a few losses to compare them; memory growth is not its concern
     bw_names = set()
     for sc in mod.bw_scopes:
         for b in backward_events(sc):
