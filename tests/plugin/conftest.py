@@ -52,6 +52,18 @@ CLAUDE_CODE = "@anthropic-ai/claude-code@2.1.328"
 CODEX = "@openai/codex@0.169.0"
 NPX_TIMEOUT_S = 300  # first fetch of a package; cached runs take seconds
 
+LAUNCHER = ROOT / "bin" / "labcoat"
+# labcoat's own environment for the launcher tests: one per checkout, reused across runs (its
+# folder name carries the requirements' hash, so a change of requirements builds a new one)
+LAUNCHER_HOME = ROOT / ".labcoat" / "launcher-home"
+
+
+def launcher_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, LABCOAT_HOME=str(LAUNCHER_HOME))
+    env.update(extra)
+    return env
+
+
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 DESCRIPTION_MAX = 150  # Codex's per-skill budget; Claude Code allows more
 

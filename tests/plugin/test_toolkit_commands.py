@@ -1,5 +1,9 @@
-"""(d) every `python -m toolkit...` command written in the markdown exists, and every --flag written
-after it on the same line is accepted by that command's parser (read from its --help).
+"""(d) every toolkit command written in the markdown exists, and every --flag written after it on
+the same line is accepted by that command's parser (read from its --help).
+
+Skills, agents, commands and knowledge name commands in launcher form, `labcoat AREA[.MODULE] ...`
+(in code spans and fenced blocks); their --help is run through the plugin's own `bin/labcoat`, as
+an agent would run it. README and docs/ keep `python -m toolkit...` for use from a checkout.
 
 Where the command sits in an inline `code span`, "after it" ends at the span's closing backtick;
 in a fenced block or bare text it runs to the end of the line (or the next toolkit command). Flags
@@ -13,9 +17,16 @@ from functools import cache
 
 import pytest
 
-from .conftest import ROOT, markdown_files, rel
+from toolkit import launcher
 
-CMD_RE = re.compile(r"python3?\s+-m\s+(toolkit(?:\.[A-Za-z_]\w*)+)")
+from .conftest import LAUNCHER, ROOT, launcher_env, markdown_files, rel
+
+CMD_RE = re.compile(
+    r"python3?\s+-m\s+(toolkit(?:\.[A-Za-z_]\w*)+)"
+    r"|(?<![\w/:.-])labcoat\s+((?:--python\s+\S+\s+)?[a-z_][a-z0-9_]*(?:\.[a-z_]\w*)*)(?![\w:-])"
+)
+LAUNCHER_VERBS = {"doctor", "help"}
+PLUGIN_MARKDOWN = ("skills", "agents", "commands", "knowledge")
 FLAG_RE = re.compile(r"(?<![\w-])(--[A-Za-z][\w-]*)")
 CHOICES_RE = re.compile(r"\{([\w,-]+)\}")
 QUOTED_RE = re.compile(r"(?<=[\s=])(\"[^\"]*\"|'[^']*')")
@@ -29,8 +40,16 @@ def occurrences():
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.lstrip().startswith("```"):
                 in_fence = not in_fence
+                # a transcript (text/console) shows output too: there a command follows "$ "
+                in_fence = in_fence and (
+                    "prompt" if line.strip()[3:] in ("text", "console") else True
+                )
                 continue
-            matches = list(CMD_RE.finditer(line))
+            matches = [
+                m
+                for m in CMD_RE.finditer(line)
+                if m.group(1) or (_in_code(line, m.start(), in_fence) and _launcher_name(m))
+            ]
             for i, m in enumerate(matches):
                 end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
                 if not in_fence and line[: m.start()].count("`") % 2 == 1:
@@ -38,18 +57,39 @@ def occurrences():
                     # may name another command's flags
                     close = line.find("`", m.end())
                     end = min(end, close) if close >= 0 else end
-                found.append((rel(path), n, m.group(1), line[m.end() : end]))
+                module = m.group(1) or "toolkit." + _launcher_name(m)
+                found.append((rel(path), n, module, line[m.end() : end]))
     return found
+
+
+def _in_code(line: str, pos: int, in_fence: bool) -> bool:
+    """In a fenced block or a code span, where a command starts: the line's start, a prompt,
+    a span's opening backtick, or after ; | && ( (not program output that says "labcoat ...")."""
+    before = line[:pos].rstrip()
+    if in_fence == "prompt":
+        return before.endswith("$")
+    at_command = not before or before.endswith(("`", "$", "(", ";", "|", "&&"))
+    return at_command and (in_fence or before.count("`") % 2 == 1)
+
+
+def _launcher_name(m: re.Match) -> str:
+    name = m.group(2).split()[-1]
+    return "" if name in LAUNCHER_VERBS else name
 
 
 @cache
 def help_of(argv: tuple[str, ...]) -> tuple[int, str]:
+    """--help of a command, through the launcher (labcoat's own environment, or the test's
+    interpreter as the user's Python for commands that run user code)."""
+    name = argv[0].removeprefix("toolkit.")
+    python = ["--python", sys.executable] if launcher.needs_user_python(name) else []
     proc = subprocess.run(
-        [sys.executable, "-m", *argv, "--help"],
+        [str(LAUNCHER), *python, name, *argv[1:], "--help"],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=300,
+        env=launcher_env(),
     )
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -109,7 +149,23 @@ def warm_help_cache():
 
 
 def test_markdown_has_toolkit_commands():
-    assert OCCURRENCES, "no `python -m toolkit...` command found in any markdown"
+    assert OCCURRENCES, "no toolkit command found in any markdown"
+
+
+def test_plugin_markdown_goes_through_the_launcher():
+    """A bare `python -m toolkit...` fails in a user's project (no module named toolkit)."""
+    bare = [
+        f"{f}:{n}"
+        for f, n, m, _ in OCCURRENCES
+        if f.split("/")[0] in PLUGIN_MARKDOWN
+        and "python" in _line(f, n)
+        and f"-m {m}" in _line(f, n)
+    ]
+    assert not bare, f"use `labcoat ...` instead of `python -m toolkit...` at {bare}"
+
+
+def _line(f: str, n: int) -> str:
+    return (ROOT / f).read_text(encoding="utf-8").splitlines()[n - 1]
 
 
 @pytest.mark.parametrize(
