@@ -55,7 +55,7 @@ def gpu_table() -> str:
     return (
         _table(header, rows)
         + "\nDense peaks (no 2:4 sparsity); fp32 is non-tensor FP32 on NVIDIA, matrix FP32 on AMD."
-        " '-' = the part lacks the dtype. Sources: `python -m toolkit.hardware specs`.\n"
+        " '-' = the part lacks the dtype. Sources: `labcoat hardware specs`.\n"
     )
 
 
@@ -81,7 +81,7 @@ def chinchilla_table() -> str:
         + a
         + "\nBy compute budget:\n\n"
         + b
-        + "\nFrom `python -m toolkit.compute chinchilla --params N` / `--compute C`.\n"
+        + "\nFrom `labcoat compute chinchilla --params N` / `--compute C`.\n"
     )
 
 
@@ -123,7 +123,7 @@ def bytes_per_param_table() -> str:
             rows,
         )  # fmt: skip
         + "\nFull training, unsharded, per trainable parameter; activations and overhead excluded."
-        " ZeRO/FSDP divide these over GPUs (`python -m toolkit.compute memory --zero-stage`)."
+        " ZeRO/FSDP divide these over GPUs (`labcoat compute memory --zero-stage`)."
         " Adafactor depends on matrix shapes: use `compute memory --optimizer adafactor`.\n\n"
         f"Frozen base weights under QLoRA (NF4): {nf4_dq:.6g} B/param with double quantization,"
         f" {nf4_sq:.6g} B/param without; LoRA/QLoRA adapters pay the full row above.\n"
