@@ -17,7 +17,7 @@ from toolkit.cli import (
     render_table,
     run,
 )
-from toolkit.loops import autoresearch, criteria, judge, records, recovery
+from toolkit.loops import autoresearch, criteria, iterate_run, judge, records, recovery
 
 PROG = "python -m toolkit.loops"
 
@@ -32,6 +32,8 @@ Git-managed research loops. The agents edit; this command does the bookkeeping.
   autoresearch status              rounds, best commit and metric, plateau count
   iterate judge --criteria YAML --metrics JSON
                                    ml-iteration: per-criterion verdict, then commit / roll back
+  iterate run --criteria YAML      run the criteria's commands (time budget, heartbeat, logs),
+                                   read the metrics files they wrote, then judge as above
 
 Run state and logs live in .labcoat/autoresearch/<run>/ (ignored by git; rollbacks never touch it).
 Every command after init first recovers a round that was interrupted (journal round.json).
@@ -43,7 +45,9 @@ are the user's: never committed, never moved; a change to one is reported.
 Exit codes:
   validate: 0 valid, 1 problems listed.  init: 0 ok, 4 baseline failed.
   judge:    0 improved (committed), 3 not improved (rolled back), 4 failed (rolled back).
-  iterate judge: 0 commit, 5 accept_with_note (committed with a note), 3 rollback.
+  iterate judge/run: 0 commit, 5 accept_with_note (committed with a note), 3 rollback;
+            run only: 4 the run failed (crashed, timed_out, stalled, metrics_missing,
+            epoch_limit; rolled back; run.status in the JSON says which).
   2 usage or input error (bad protocol, dirty tree at init, no run, max rounds reached).
 """
 
@@ -90,6 +94,15 @@ def build_parser() -> Parser:
     )
     ij.add_argument("--repo", type=Path, default=Path("."))
     add_format_flag(ij)
+    ir = iverbs.add_parser("run", help="run the criteria's commands, read their metrics, judge")
+    ir.add_argument("--criteria", type=existing_file("--criteria"), required=True,
+                    help="review_criteria.yaml with a 'run' section (commands, time_budget_s, metrics_files)")  # fmt: skip
+    ir.add_argument("--baseline", type=existing_file("--baseline"), default=None,
+                    help="metrics JSON to compare with (default: the last accepted metrics)")  # fmt: skip
+    ir.add_argument("--message", default="", help="what changed (goes into the commit message)")
+    ir.add_argument("--no-git", action="store_true", help="run and report the verdict only; change nothing in git")  # fmt: skip
+    ir.add_argument("--repo", type=Path, default=Path("."))
+    add_format_flag(ir)
     return parser
 
 
@@ -116,6 +129,11 @@ def _print_round(res: judge.RoundResult, fmt: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.area == "iterate" and args.verb == "run":
+        res = iterate_run.run_iteration(
+            args.criteria, args.baseline, args.repo, args.message, not args.no_git
+        )
+        return criteria.print_result(res, args.format)
     if args.area == "iterate":
         return criteria.main_judge(args)
     if args.verb == "validate":

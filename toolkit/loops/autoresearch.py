@@ -129,7 +129,12 @@ def init(protocol_path: Path, repo_path: Path) -> InitResult:
         if protocol.worktree:
             gitops.run_git(repo, "worktree", "add", "-q", "-b", protocol.branch, str(workdir))
             created_worktree = True
-        ev = evaluate(protocol, workdir, run_dir / "logs" / "round-000")
+        fast = protocol.baseline_time_limit_s
+        ev = evaluate(protocol, workdir, run_dir / "logs" / "round-000", time_limit_s=fast)
+        if ev.metric is None and ev.timed_out and fast is not None:
+            raise BaselineError(
+                f"baseline too slow: not done within baseline_time_limit_s {fast:g} s; make the baseline fast (fewer steps, a data subset) so every round stays cheap (nothing was kept)"
+            )
         if ev.metric is None:
             raise BaselineError(
                 f"baseline failed: {ev.reason} (nothing was kept; logs were in {run_dir}/logs)"
@@ -208,6 +213,18 @@ def brief(run: Run) -> str:
         "## Rules",
         "- Make one focused change, then stop; the supervisor evaluates it.",
         f"- Evaluation: `{p.train_command + ' && ' if p.train_command else ''}{p.eval_command}` within {p.time_limit_s:g} s in total.",
+        *(
+            [
+                f"- At most {p.max_epochs} epochs per round (the commands get LABCOAT_MAX_EPOCHS={p.max_epochs}); more fails the round."
+            ]
+            if p.max_epochs
+            else []
+        ),
+        *(
+            [f"- A round whose output is silent for {p.stall_s:g} s is killed as stalled."]
+            if p.stall_s
+            else []
+        ),
         "- Do not commit, reset, stash or switch branches; do not create files outside the Variable globs.",
         f"- The {len(run.state.get('brief', {}).get('untracked', {}))} untracked file(s) present at this brief are the user's: "
         "they are never committed or moved, and an edit to one is reported, not kept.",

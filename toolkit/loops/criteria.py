@@ -51,6 +51,7 @@ from toolkit.loops.judge import run_limited
 
 EXIT_COMMIT = 0
 EXIT_ROLLBACK = 3
+EXIT_RUN_FAILED = 4  # iterate run: crashed, timed out, stalled, metrics missing (rolled back)
 EXIT_ACCEPT_WITH_NOTE = 5
 VERDICT_EXIT = {
     "commit": EXIT_COMMIT,
@@ -79,9 +80,12 @@ class IterateResult:
     rollback: dict[str, Any] | None = None
     git: bool = True
     notes: list[str] = field(default_factory=list)
+    run: dict[str, Any] | None = None  # iterate run: status, commands, logs, metrics files
 
     @property
     def exit_code(self) -> int:
+        if self.run is not None and self.run.get("status") != "ok":
+            return EXIT_RUN_FAILED
         return VERDICT_EXIT[self.verdict]
 
 
@@ -102,6 +106,7 @@ def load_criteria(path: Path) -> dict[str, Any]:
         "observability",
         "stability",
         "custom",
+        "run",
     }
     unknown = sorted(set(data) - known)
     if unknown:
@@ -193,8 +198,16 @@ def _finite_all(value: Any) -> bool:
 
 
 def evaluate_criteria(
-    crit: dict[str, Any], metrics: dict[str, Any], base: dict[str, Any], cwd: Path, log_dir: Path
+    crit: dict[str, Any],
+    metrics: dict[str, Any],
+    base: dict[str, Any],
+    cwd: Path,
+    log_dir: Path,
+    series: dict[str, list[float]] | None = None,
 ) -> list[CriterionResult]:
+    """Every criterion's result; ``series`` (whole curves read from logs) is what
+    ``stability.no_nan`` checks when it holds the key, else the value in ``metrics``."""
+    series = series or {}
     out = [judge_numeric(s, "metric", metrics, base) for s in crit.get("metrics") or []]
     out += [judge_numeric(s, "performance", metrics, base) for s in crit.get("performance") or []]
     for key in (crit.get("observability") or {}).get("required_keys") or []:
@@ -205,7 +218,7 @@ def evaluate_criteria(
     if no_nan:
         keys = list(metrics) if no_nan is True else list(no_nan)
         for key in keys:
-            ok = key in metrics and _finite_all(metrics[key])
+            ok = key in metrics and _finite_all(series.get(key, metrics[key]))
             msg = "finite" if ok else ("missing" if key not in metrics else "contains NaN/Inf")
             out.append(
                 CriterionResult(f"finite:{key}", "stability", "pass" if ok else "fail", message=msg)
@@ -248,13 +261,19 @@ def judge_iteration(
     run_dir = records.area_dir(repo, "iterate") / name
     run_dir.mkdir(parents=True, exist_ok=True)
     with records.run_lock(run_dir):
-        return _judge_locked(crit, metrics, baseline_path, repo, name, run_dir, message, use_git)
+        return judge_locked(crit, metrics, baseline_path, repo, name, run_dir, message, use_git)
 
 
-def _judge_locked(
+def judge_locked(
     crit: dict[str, Any], metrics: dict[str, Any], baseline_path: Path | None, repo: Any,
-    name: str, run_dir: Path, message: str, use_git: bool,
+    name: str, run_dir: Path, message: str, use_git: bool, ran: Any = None,
 ) -> IterateResult:  # fmt: skip
+    """Judge ``metrics`` and apply the git action, holding the lock on ``run_dir``.
+
+    ``ran`` (an :class:`toolkit.loops.iterate_run.Ran`) is what ``iterate run`` measured:
+    its failures become criteria, its curves feed ``no_nan``, and files its commands created
+    are outputs, never the change's (never committed, never removed).
+    """
     recovered = recover_iteration(repo, run_dir) if use_git else None
     accepted = run_dir / "accepted_metrics.json"
     if baseline_path is not None:
@@ -268,7 +287,9 @@ def _judge_locked(
     if snapshot_file.exists():
         snap = records.read_json(snapshot_file)
         preexisting = set(snap["untracked"])
-        notes += gitops.user_file_changes(root, snap.get("signatures") or {})
+        rewritten = set() if ran is None else set(ran.rewritten)
+        notes += [line for line in gitops.user_file_changes(root, snap.get("signatures") or {})
+                  if line.split(": ", 1)[0] not in rewritten]  # fmt: skip
     else:
         # no snapshot yet: every untracked file is the user's (never committed, never moved)
         loose = gitops.untracked(gitops.status(repo))
@@ -281,15 +302,21 @@ def _judge_locked(
                 "are treated as the user's (not committed, not moved); run 'iterate judge --no-git' "
                 "on the baseline before changing code so that new files a change adds are its own"
             )
+    if ran is not None:
+        preexisting |= set(ran.outputs)
     comp = gitops.compliance(gitops.status(repo), preexisting, variable, [])
     with tempfile.TemporaryDirectory() as tmp:
-        results = evaluate_criteria(crit, metrics, base, root, Path(tmp))
+        results = [] if ran is None else list(ran.failures)
+        if ran is None or not ran.failures:
+            series = None if ran is None else ran.series
+            results += evaluate_criteria(crit, metrics, base, root, Path(tmp), series)
     if comp.violations:
         results.append(
             CriterionResult("scope", "scope", "fail", message="; ".join(comp.violations))
         )
     v, note = verdict(results)
-    out = IterateResult(v, results, note, git=use_git, notes=notes)
+    out = IterateResult(v, results, note, git=use_git, notes=notes,
+                        run=None if ran is None else ran.summary())  # fmt: skip
     if not use_git:
         return out
     n = len(list((run_dir / "trash").glob("*"))) if (run_dir / "trash").exists() else 0
@@ -363,23 +390,33 @@ def main_judge(args: Any) -> int:
     res = judge_iteration(
         args.criteria, args.metrics, args.baseline, args.repo, args.message, not args.no_git
     )
-    if args.format == "json":
+    return print_result(res, args.format)
+
+
+def print_result(res: IterateResult, fmt: str) -> int:
+    """Print an iterate verdict (table or JSON); return its exit code."""
+    if fmt == "json":
         print_json(res)
-    else:
+        return res.exit_code
 
-        def num(x: float | None) -> str:
-            return "" if x is None else f"{x:.6g}"
+    def num(x: float | None) -> str:
+        return "" if x is None else f"{x:.6g}"
 
-        print(render_table(("criterion", "kind", "status", "value", "baseline", "threshold", "detail"),
-                           [(r.name, r.kind, r.status, num(r.value), num(r.baseline), num(r.threshold), r.message)
-                            for r in res.criteria]))  # fmt: skip
-        print(f"\nverdict: {res.verdict} ({res.note})")
-        if res.commit:
-            print(f"committed {res.commit[:12]}")
-        if res.rollback:
-            print(
-                f"rolled back: restored {len(res.rollback['restored'])}, removed {len(res.rollback['removed'])} (in {res.rollback['trash']})"
-            )
-        for n in res.notes:
-            print(f"note: {n}")
+    if res.run is not None:
+        print(render_table(("command", "status", "seconds", "exit", "log"),
+                           [(c["name"], c["status"], f"{c['duration_s']:.2f}", "" if c["exit_code"] is None else c["exit_code"], c["log"])
+                            for c in res.run["commands"]]))  # fmt: skip
+        print(f"run: {res.run['status']}\n")
+    print(render_table(("criterion", "kind", "status", "value", "baseline", "threshold", "detail"),
+                       [(r.name, r.kind, r.status, num(r.value), num(r.baseline), num(r.threshold), r.message)
+                        for r in res.criteria]))  # fmt: skip
+    print(f"\nverdict: {res.verdict} ({res.note})")
+    if res.commit:
+        print(f"committed {res.commit[:12]}")
+    if res.rollback:
+        print(
+            f"rolled back: restored {len(res.rollback['restored'])}, removed {len(res.rollback['removed'])} (in {res.rollback['trash']})"
+        )
+    for n in res.notes:
+        print(f"note: {n}")
     return res.exit_code

@@ -31,6 +31,14 @@ import git
 
 from toolkit.errors import InputError
 from toolkit.loops import gitops, records
+from toolkit.loops.heartbeat import (
+    EPOCH_RE,
+    Heartbeat,
+    epoch_violation,
+    epochs_seen,
+    limit_env,
+    watch,
+)
 from toolkit.loops.protocol import Metric, Protocol
 
 EXIT_IMPROVED = 0
@@ -50,28 +58,33 @@ class CommandResult:
     duration_s: float
     reason: str = ""
     timed_out: bool = False
+    exit_code: int | None = None
+    stalled: bool = False
 
 
 def run_limited(
-    command: str, cwd: Path, log: Path, timeout_s: float, on_start: Any = None
-) -> CommandResult:
-    """Run ``command`` in a new process group; on time-out kill the whole group."""
+    command: str, cwd: Path, log: Path, timeout_s: float, on_start: Any = None,
+    heartbeat: Heartbeat | None = None, env: dict[str, str] | None = None,
+) -> CommandResult:  # fmt: skip
+    """Run ``command`` in a new process group; on time-out or stall kill the whole group.
+
+    ``heartbeat`` (see :mod:`toolkit.loops.heartbeat`) adds progress lines, ``heartbeat.json``
+    beside ``log`` and stall detection; ``env`` replaces the environment.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             command, shell=True, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, env=env,
         )  # fmt: skip
         if on_start is not None:
             on_start(proc.pid)
         try:
-            code = proc.wait(timeout=max(0.01, timeout_s))
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_group(proc.pid, proc=proc)
-            code = proc.wait()
+            watched = watch(proc, log, max(0.01, timeout_s), heartbeat)
+            if watched.code is None:
+                kill_group(proc.pid, proc=proc)
+            code = proc.wait() if watched.code is None else watched.code
         except BaseException:  # Ctrl-C or an error here: never leave the group running
             kill_group(proc.pid, proc=proc)
             raise
@@ -79,14 +92,21 @@ def run_limited(
         kill_group(proc.pid, grace_s=0.0)
     output = log.read_text(encoding="utf-8", errors="replace")
     took = time.monotonic() - t0
-    if timed_out:
+    if watched.timed_out:
         return CommandResult(
             False, output, took, f"timed out after {timeout_s:.3g} s; process group killed", True
         )
+    if watched.stalled:
+        stall = heartbeat.stall_s if heartbeat else 0.0
+        return CommandResult(False, output, took,
+                             f"stalled: no new output for {stall:.3g} s; process group killed",
+                             stalled=True)  # fmt: skip
     if code != 0:
         tail = output.strip().splitlines()[-1:] or ["no output"]
-        return CommandResult(False, output, took, f"exited with code {code}: {tail[0][:200]}")
-    return CommandResult(True, output, took)
+        return CommandResult(
+            False, output, took, f"exited with code {code}: {tail[0][:200]}", exit_code=code
+        )
+    return CommandResult(True, output, took, exit_code=0)
 
 
 def kill_group(
@@ -196,22 +216,32 @@ class Evaluation:
     timed_out: bool = False
 
 
-def evaluate(protocol: Protocol, workdir: Path, log_dir: Path, on_start: Any = None) -> Evaluation:
-    """Train (if any) then eval, both inside one ``time_limit_s`` budget."""
+def evaluate(
+    protocol: Protocol, workdir: Path, log_dir: Path, on_start: Any = None,
+    time_limit_s: float | None = None,
+) -> Evaluation:  # fmt: skip
+    """Train (if any) then eval, both inside one ``time_limit_s`` budget (default the
+    protocol's), with the protocol's heartbeat, stall limit and epoch limit."""
+    limit = protocol.time_limit_s if time_limit_s is None else time_limit_s
+    env = limit_env(protocol.max_epochs)
     t0 = time.monotonic()
-    if protocol.train_command:
-        res = run_limited(
-            protocol.train_command, workdir, log_dir / "train.log", protocol.time_limit_s, on_start
-        )
+    outputs = []
+    for label, command in (("train", protocol.train_command), ("eval", protocol.eval_command)):
+        if not command:
+            continue
+        left = limit - (time.monotonic() - t0)
+        if left <= 0:
+            return Evaluation(None, "train used the whole time limit", time.monotonic() - t0, True)
+        hb = Heartbeat(protocol.heartbeat_s, protocol.stall_s, label)
+        res = run_limited(command, workdir, log_dir / f"{label}.log", left, on_start, hb, env)
         if not res.ok:
-            return Evaluation(None, f"train: {res.reason}", time.monotonic() - t0, res.timed_out)
-    left = protocol.time_limit_s - (time.monotonic() - t0)
-    if left <= 0:
-        return Evaluation(None, "train used the whole time limit", time.monotonic() - t0, True)
-    res = run_limited(protocol.eval_command, workdir, log_dir / "eval.log", left, on_start)
-    if not res.ok:
-        return Evaluation(None, f"eval: {res.reason}", time.monotonic() - t0, res.timed_out)
-    value, why = read_metric(res.output, protocol.metric)
+            return Evaluation(None, f"{label}: {res.reason}", time.monotonic() - t0, res.timed_out)
+        outputs.append(res.output)
+    seen = epochs_seen("\n".join(outputs), protocol.epoch_regex or EPOCH_RE)
+    over = epoch_violation(seen, protocol.max_epochs)
+    if over:
+        return Evaluation(None, over, time.monotonic() - t0)
+    value, why = read_metric(outputs[-1], protocol.metric)
     return Evaluation(value, why, time.monotonic() - t0)
 
 

@@ -16,6 +16,12 @@ Front matter (between the first two ``---`` lines)::
     train_command: python train.py           # optional
     eval_command: python eval.py
     time_limit_s: 300                        # train + eval, per round
+    baseline_time_limit_s: 60                # optional: fast baseline; init fails when slower
+    max_epochs: 2                            # optional: epoch limit; LABCOAT_MAX_EPOCHS is exported
+                                             # and a round whose output shows more epochs fails
+    epoch_regex: 'epoch[= ](\\d+)'           # optional: how epochs appear in the output
+    heartbeat_s: 30                          # progress line + heartbeat.json every N s (0: off)
+    stall_s: 120                             # optional: no new output for N s -> killed, failed
     max_rounds: 20
     plateau: {rounds: 5, min_delta: 0.0}     # stop after 5 rounds without improvement > min_delta
     workspace: {branch: autoresearch/poly-fit}   # or {worktree: ../poly-wt, branch: ...}
@@ -95,6 +101,11 @@ class Protocol:
     branch: str = ""
     worktree: str | None = None
     brief_experiences: int = 5
+    baseline_time_limit_s: float | None = None
+    max_epochs: int | None = None
+    epoch_regex: str | None = None
+    heartbeat_s: float = 30.0
+    stall_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -151,6 +162,16 @@ def _globs(data: dict[str, Any], key: str, problems: list[str]) -> list[str]:
     return out
 
 
+def _optional_seconds(data: dict[str, Any], key: str, problems: list[str]) -> float | None:
+    if data.get(key) is None:
+        return None
+    value = _num(data.get(key))
+    if value is None or value <= 0:
+        problems.append(f"field '{key}': expected seconds > 0, got {data.get(key)!r}")
+        return None
+    return value
+
+
 def parse_protocol(path: Path) -> Protocol:
     """Read and schema-check a protocol file; raises :class:`ProtocolError` listing problems."""
     source = str(path)
@@ -169,7 +190,8 @@ def protocol_from_mapping(data: dict[str, Any], source: str = "protocol") -> Pro
     known = {
         "name", "question", "metric", "fixed_files", "variable_files", "allowed_range",
         "train_command", "eval_command", "time_limit_s", "max_rounds", "plateau", "workspace",
-        "brief_experiences",
+        "brief_experiences", "baseline_time_limit_s", "max_epochs", "epoch_regex", "heartbeat_s",
+        "stall_s",
     }  # fmt: skip
     for key in sorted(set(data) - known):
         problems.append(f"field '{key}': unknown field (known: {', '.join(sorted(known))})")
@@ -268,6 +290,30 @@ def protocol_from_mapping(data: dict[str, Any], source: str = "protocol") -> Pro
         problems.append(f"field 'brief_experiences': expected an integer >= 0, got {brief_n!r}")
         brief_n = 5
 
+    baseline_limit = _optional_seconds(data, "baseline_time_limit_s", problems)
+    if baseline_limit is not None and baseline_limit > limit:
+        problems.append(
+            f"field 'baseline_time_limit_s': {baseline_limit:g} s is above time_limit_s {limit:g} s; a fast baseline must fit the round limit"
+        )
+    stall = _optional_seconds(data, "stall_s", problems)
+    heartbeat = data.get("heartbeat_s", 30.0)
+    if _num(heartbeat) is None or heartbeat < 0:
+        problems.append(f"field 'heartbeat_s': expected seconds >= 0 (0: off), got {heartbeat!r}")
+        heartbeat = 30.0
+    max_epochs = data.get("max_epochs")
+    if max_epochs is not None and (
+        not isinstance(max_epochs, int) or isinstance(max_epochs, bool) or max_epochs < 1
+    ):
+        problems.append(f"field 'max_epochs': expected an integer >= 1, got {max_epochs!r}")
+        max_epochs = None
+    epoch_regex = data.get("epoch_regex")
+    if epoch_regex is not None:
+        try:
+            if re.compile(str(epoch_regex)).groups < 1:
+                problems.append("field 'epoch_regex': needs a group capturing the epoch number")
+        except re.error as exc:
+            problems.append(f"field 'epoch_regex': not a valid regular expression ({exc})")
+
     plateau = Plateau()
     p = data.get("plateau")
     if p is not None:
@@ -310,6 +356,9 @@ def protocol_from_mapping(data: dict[str, Any], source: str = "protocol") -> Pro
         variable_files=variable, eval_command=eval_command.strip(), time_limit_s=float(limit),
         max_rounds=max_rounds, train_command=train_command, allowed_range=allowed,
         plateau=plateau, branch=branch, worktree=worktree, brief_experiences=brief_n,
+        baseline_time_limit_s=baseline_limit, max_epochs=max_epochs,
+        epoch_regex=None if epoch_regex is None else str(epoch_regex),
+        heartbeat_s=float(heartbeat), stall_s=stall,
     )  # fmt: skip
 
 
