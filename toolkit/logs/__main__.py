@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,9 +18,12 @@ from toolkit.cli import (
     Parser,
     add_format_flag,
     fmt_num,
+    positive_float,
+    positive_int,
     print_json,
     render_table,
     run,
+    to_jsonable,
 )
 from toolkit.errors import InputError
 from toolkit.logs.compare import DEFAULT_TOLERANCE, Comparison, compare
@@ -25,12 +31,16 @@ from toolkit.logs.config import Thresholds, load_thresholds
 from toolkit.logs.detectors import Report, analyze
 from toolkit.logs.readers import FORMATS, read_log
 from toolkit.logs.series import Run
+from toolkit.logs.watch import Event
+from toolkit.logs.watch import watch as watch_log
 
 PROG = "python -m toolkit.logs"
 
 DESCRIPTION = """\
 Training-log analysis. Reads HF trainer_state.json, Lightning metrics.csv, JSONL, CSV,
-TensorBoard event files (file or directory) and key=value text logs (format auto-detected).
+TensorBoard event files (file or directory), MLflow file stores (mlruns/, a run folder),
+W&B offline runs (wandb/offline-run-*/, run-*.wandb) and key=value text logs (format
+auto-detected). MLflow and W&B need their extras: pip install 'labcoat[mlflow,wandb]'.
 
   analyze PATH      findings: NaN/Inf, loss and grad-norm spikes, divergence, plateau,
                     overfitting, lr schedule exhausted / no warmup, throughput drops.
@@ -38,8 +48,11 @@ TensorBoard event files (file or directory) and key=value text logs (format auto
   compare RUN BASE  per-metric relative deviation at matched steps (EMA-smoothed, baseline
                     interpolated onto the run's steps); alerts past --tolerance.
   summary PATH      metrics, roles, step ranges, counts, first/last/min/max.
+  watch PATH        follow a growing log; report NaN/Inf, spikes, divergence and throughput
+                    drops as they appear (one line each; --format json: one JSON object per
+                    line), the remaining findings when it ends (--pid exits, --idle, --max-s).
 
-Exit codes: 0 ok; 1 analyze found an error-level finding / compare raised an alert;
+Exit codes: 0 ok; 1 analyze or watch found an error-level finding / compare raised an alert;
 2 usage or input error (unreadable file, named with its line).
 """
 
@@ -94,6 +107,21 @@ def build_parser() -> Parser:
     s.add_argument("path", type=_path)
     s.add_argument("--log-format", choices=FORMATS, help="skip auto-detection")
     add_format_flag(s)
+
+    w = sub.add_parser(
+        "watch", help="follow a growing log, report problems as they appear", **common
+    )
+    w.add_argument("path", type=Path, help="log file or directory (may not exist yet)")
+    w.add_argument("--log-format", choices=FORMATS, help="skip auto-detection")
+    w.add_argument("--config", type=_path, help="YAML with threshold overrides (see Thresholds)")
+    w.add_argument("--interval", type=positive_float("--interval"), default=0.5,
+                   help="seconds between checks of the log (default 0.5)")  # fmt: skip
+    w.add_argument("--pid", type=positive_int("--pid"), help="stop when this process exits (the training)")  # fmt: skip
+    w.add_argument("--idle", type=positive_float("--idle"), metavar="S", help="stop after S seconds without growth")  # fmt: skip
+    w.add_argument("--max-s", type=positive_float("--max-s"), metavar="S", help="stop after S seconds")  # fmt: skip
+    w.add_argument("--exit-on-error", action="store_true",
+                   help="stop at the first error-level finding (exit 1), e.g. to kill the run")  # fmt: skip
+    add_format_flag(w)
     return parser
 
 
@@ -188,8 +216,52 @@ def tune_allocator() -> bool:
         return False
 
 
+def _finding_line(event: Event) -> str:
+    f = event.finding
+    cause = f" -> check: {f.causes[0].check}" if f.causes else ""
+    when = time.strftime("%H:%M:%S", time.localtime(event.detected_at))
+    return f"{when} [{f.severity.upper()}] {f.kind} at step {f.step_start} ({f.metric}): {f.message}{cause}"
+
+
+def _watch(args: argparse.Namespace) -> int:
+    thresholds = load_thresholds(args.config) if args.config else Thresholds()
+    as_json = args.format == "json"
+
+    def emit(obj: dict) -> None:
+        sys.stdout.write(json.dumps(to_jsonable(obj)) + "\n")
+        sys.stdout.flush()
+
+    def on_event(event: Event) -> None:
+        if as_json:
+            emit({"event": "finding", **to_jsonable(event)})
+        else:
+            print(_finding_line(event), flush=True)
+
+    if as_json:
+        emit({"event": "watching", "path": str(args.path), "at": time.time()})
+    else:
+        print(f"watching {args.path} (every {args.interval:g} s; Ctrl-C to stop)", flush=True)
+    summary = watch_log(
+        args.path, on_event, fmt=args.log_format, thresholds=thresholds,
+        interval_s=args.interval, pid=args.pid, idle_s=args.idle, max_s=args.max_s,
+        exit_on_error=args.exit_on_error,
+    )  # fmt: skip
+    if as_json:
+        emit({"event": "end", "reason": summary.reason, "passes": summary.passes,
+              "duration_s": summary.duration_s, "findings": len(summary.events),
+              "errors": summary.errors, "warnings": summary.warnings})  # fmt: skip
+    else:
+        _print_warnings(summary.warnings)
+        print(
+            f"stopped: {summary.reason}; {len(summary.events)} finding(s), {summary.errors} error(s)"
+        )
+    return EXIT_FAILED if summary.errors else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "watch":
+        return _watch(args)
     if args.command == "summary":
         log = read_log(args.path, args.log_format)
         rows = _summary_rows(log)

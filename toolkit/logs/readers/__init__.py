@@ -8,12 +8,14 @@ from pathlib import Path
 from toolkit.errors import InputError
 from toolkit.logs.readers.hf import read_hf_state
 from toolkit.logs.readers.jsonl import read_jsonl
+from toolkit.logs.readers.mlflow import is_mlflow_store, read_mlflow
 from toolkit.logs.readers.tabular import read_csv
 from toolkit.logs.readers.tensorboard import event_files, read_tensorboard
 from toolkit.logs.readers.text import read_text
+from toolkit.logs.readers.wandb import read_wandb, wandb_file
 from toolkit.logs.series import Run
 
-FORMATS = ("hf", "lightning", "jsonl", "csv", "tensorboard", "text")
+FORMATS = ("hf", "lightning", "jsonl", "csv", "tensorboard", "mlflow", "wandb", "text")
 
 
 def detect_format(path: Path) -> str:
@@ -22,12 +24,19 @@ def detect_format(path: Path) -> str:
         for name, fmt in (("trainer_state.json", "hf"), ("metrics.csv", "lightning")):
             if (path / name).is_file():
                 return fmt
+        if is_mlflow_store(path):
+            return "mlflow"
+        if wandb_file(path) is not None:
+            return "wandb"
         if event_files(path):
             return "tensorboard"
         raise InputError(
-            f"{path}: directory holds no trainer_state.json, metrics.csv or TensorBoard event files"
+            f"{path}: directory holds no trainer_state.json, metrics.csv, MLflow store (mlruns/), "
+            "W&B run (run-*.wandb) or TensorBoard event files"
         )
     name = path.name.lower()
+    if name.endswith(".wandb"):
+        return "wandb"
     if "tfevents" in name:
         return "tensorboard"
     with path.open("rb") as fh:
@@ -76,6 +85,10 @@ def read_log(path: str | Path, fmt: str | None = None) -> Run:
         return read_csv(path, fmt)
     if fmt == "tensorboard":
         return read_tensorboard(path)
+    if fmt == "mlflow":
+        return read_mlflow(path)
+    if fmt == "wandb":
+        return read_wandb(path)
     if fmt == "text":
         return read_text(path)
     raise InputError(f"unknown log format {fmt!r}; expected one of {', '.join(FORMATS)}")

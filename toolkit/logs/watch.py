@@ -1,0 +1,149 @@
+"""Follow a growing training log and report problems as they appear (``logs watch``).
+
+Every ``interval_s`` seconds (0.5 s) the log's size and modification time are checked; when
+they changed, the log is read again with :func:`toolkit.logs.readers.read_log` and the
+detectors run over it. Findings of the live kinds (NaN/Inf, loss and grad-norm spikes,
+divergence, throughput drops) not reported before, keyed by (kind, metric, first step), are
+reported at once. After-the-fact kinds (plateau, overfitting, lr schedule) wait for the final
+pass when the watch ends. When one pass takes longer than the interval, the next waits twice
+the pass time, so watching never takes more than about a third of a core.
+
+The watch ends when the process ``pid`` exits, after ``idle_s`` seconds without growth,
+after ``max_s`` seconds, at the first error-level finding with ``exit_on_error``, or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.errors import InputError
+from toolkit.logs.config import Thresholds
+from toolkit.logs.detectors import Finding, analyze
+from toolkit.logs.readers import read_log
+
+LIVE_KINDS = ("nan_inf", "loss_spike", "grad_norm_spike", "divergence", "throughput_drop")
+
+
+@dataclass
+class Event:
+    """One finding, reported ``after_s`` seconds into the watch at unix time ``detected_at``."""
+
+    finding: Finding
+    detected_at: float
+    after_s: float
+    final: bool = False  # reported by the final pass (after-the-fact kinds)
+
+
+@dataclass
+class WatchSummary:
+    path: str
+    reason: str  # why the watch ended
+    passes: int
+    duration_s: float
+    events: list[Event] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(e.finding.severity == "error" for e in self.events)
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(total bytes, newest mtime ns) of the file, or of the files under a directory."""
+    try:
+        if path.is_dir():
+            files = [p.stat() for p in path.rglob("*") if p.is_file()]
+            return (sum(s.st_size for s in files), max((s.st_mtime_ns for s in files), default=0))
+        st = path.stat()
+        return st.st_size, st.st_mtime_ns
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) counts as ended
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def watch(
+    path: Path, on_event: Callable[[Event], None], *, fmt: str | None = None,
+    thresholds: Thresholds | None = None, interval_s: float = 0.5, pid: int | None = None,
+    idle_s: float | None = None, max_s: float | None = None, exit_on_error: bool = False,
+) -> WatchSummary:  # fmt: skip
+    """Follow ``path`` until a stop condition; ``on_event`` gets each new finding at once."""
+    th = thresholds or Thresholds()
+    t0 = time.monotonic()
+    seen: set[tuple[str, str, int]] = set()
+    summary = WatchSummary(str(path), "", 0, 0.0)
+    last_sig, last_growth, wait = None, t0, interval_s
+    last_run = None
+
+    def report(findings: list[Finding], final: bool) -> bool:
+        hit_error = False
+        for f in findings:
+            key = (f.kind, f.metric, f.step_start)
+            if key in seen or (not final and f.kind not in LIVE_KINDS):
+                continue
+            seen.add(key)
+            event = Event(f, time.time(), round(time.monotonic() - t0, 3), final)
+            summary.events.append(event)
+            on_event(event)
+            hit_error |= f.severity == "error"
+        return hit_error
+
+    while True:
+        now = time.monotonic()
+        sig = _signature(path)
+        ended = pid is not None and not _alive(pid)
+        if sig is not None and sig != last_sig:
+            last_sig, last_growth = sig, now
+            start = time.monotonic()
+            try:
+                last_run = read_log(path, fmt)
+            except InputError as exc:  # empty, or not yet readable: try again next pass
+                summary.warnings = [str(exc)]
+            else:
+                summary.passes += 1
+                summary.warnings = list(last_run.warnings)
+                if report(analyze(last_run, th).findings, final=False) and exit_on_error:
+                    summary.reason = "error-level finding (--exit-on-error)"
+                    break
+            took = time.monotonic() - start
+            wait = max(interval_s, 2 * took)
+        if ended:
+            summary.reason = f"process {pid} exited"
+            break
+        if idle_s is not None and now - last_growth >= idle_s:
+            summary.reason = f"no growth for {idle_s:g} s"
+            break
+        if max_s is not None and now - t0 >= max_s:
+            summary.reason = f"--max-s {max_s:g} s reached"
+            break
+        try:
+            time.sleep(wait)
+        except KeyboardInterrupt:
+            summary.reason = "interrupted"
+            break
+    if last_run is not None and not summary.reason.startswith("error-level"):
+        if _signature(path) != last_sig:  # grew since the last pass
+            try:
+                last_run = read_log(path, fmt)
+            except InputError:
+                pass
+        report(analyze(last_run, th).findings, final=True)
+    if last_run is None and not summary.warnings:
+        summary.warnings = [f"{path}: never appeared or never became readable"]
+    summary.duration_s = round(time.monotonic() - t0, 3)
+    return summary
