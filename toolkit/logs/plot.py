@@ -131,3 +131,31 @@ def plot_run(run: Run, findings: list[Finding], out: str | Path) -> Path:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def plot_curves(
+    curves: dict[str, Series], metric: str, out: str | Path, best: str | None = None
+) -> Path:
+    """One PNG with ``metric``'s curve from each run (``curves``: label -> series); the best
+    run's line is drawn thicker and named in the title."""
+    plt = _pyplot()
+    out = Path(out)
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for label, series in curves.items():
+        s, v = _decimate(series.steps, series.values)
+        ax.plot(s, v, lw=2.4 if label == best else 1.0, marker="o" if len(s) <= 30 else None,
+                ms=3, label=f"{label}{' (best)' if label == best else ''}")  # fmt: skip
+    vals = np.concatenate(
+        [s.values[np.isfinite(s.values)] for s in curves.values()] or [np.zeros(0)]
+    )
+    if vals.size and vals.min() > 0 and vals.max() / vals.min() > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(f"{metric}: {len(curves)} runs" + (f"; best {best}" if best else ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -16,13 +16,16 @@ from toolkit.cli import (
     EXIT_OK,
     Parser,
     add_format_flag,
+    fmt_num,
     positive_float,
     print_json,
     render_table,
     run,
 )
 from toolkit.errors import InputError
+from toolkit.logs.rank import BY, MODES
 from toolkit.runs import control, db, grid, plans
+from toolkit.runs.compare import SweepComparison, compare_sweep
 from toolkit.runs.local import GpuPolicy
 from toolkit.runs.models import BACKENDS, STATUSES, TERMINAL, Run
 
@@ -113,8 +116,18 @@ def build_parser() -> Parser:
     p.add_argument("--goal", default="")
     p.add_argument("--plan", default=None)
     _launch_flags(p)
-    p = sweep.add_parser("show", parents=[common], help="a sweep and its runs")
+    p = sweep.add_parser(
+        "show", parents=[common], help="a sweep, its runs, their metrics and the best run"
+    )
     p.add_argument("--name", required=True)
+    p.add_argument("--metric", default=None,
+                   help="metric to rank by (name or role; default val_loss when logged, else train_loss)")  # fmt: skip
+    p.add_argument("--mode", choices=MODES, default="min", help="min (loss) or max (accuracy); default min")  # fmt: skip
+    p.add_argument("--by", choices=BY, default="best",
+                   help="rank by the best value on each curve (default) or the final one")  # fmt: skip
+    p.add_argument("--log", default=None, metavar="TEMPLATE",
+                   help="each run's log, e.g. '{workdir}/out/{name}/metrics.jsonl' or 'runs/lr{lr}' (default: its captured output)")  # fmt: skip
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="the metric's curves of every run in one PNG")  # fmt: skip
     sweep.add_parser("list", parents=[common], help="all sweeps")
     p = sweep.add_parser("start", parents=[common], help="start the sweep's queued runs")
     p.add_argument("--name", required=True)
@@ -316,19 +329,47 @@ def _sweep(conn, args: argparse.Namespace) -> int:
     sweep = db.get_sweep(conn, args.name)
     runs = db.list_runs(conn, sweep=args.name)
     counts = Counter(r.status for r in runs)
+    cmp = compare_sweep(sweep.name, runs, args.metric, args.mode, args.by, args.log, args.plot)
     if args.format == "json":
-        print_json({"sweep": sweep, "counts": dict(counts), "runs": runs})
-    else:
+        print_json({"sweep": sweep, "counts": dict(counts), "runs": runs, "comparison": cmp})
+        return EXIT_OK
+    print(
+        f"sweep {sweep.name}  goal: {sweep.goal or '-'}  plan: {sweep.plan or '-'}  "
+        f"created {sweep.created}"
+    )
+    if sweep.params:
+        print("grid: " + "  ".join(f"{k}={','.join(v)}" for k, v in sweep.params.items()))
+    print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs")
+    if runs:
+        print(_runs_table(runs))
+        print(f"\n{cmp.metric} ({cmp.mode}, ranked by {cmp.by} value):")
+        print(_comparison_table(cmp))
+    for note in cmp.notes:
+        print(f"note: {note}")
+    if cmp.best:
+        best = next(s for s in cmp.scores if s.label == cmp.best)
+        value = best.best if cmp.by == "best" else best.final
+        step = best.best_step if cmp.by == "best" else best.final_step
+        params = " ".join(f"{k}={v}" for k, v in cmp.params[cmp.best].items())
         print(
-            f"sweep {sweep.name}  goal: {sweep.goal or '-'}  plan: {sweep.plan or '-'}  "
-            f"created {sweep.created}"
+            f"best: {cmp.best} ({params or 'no params'}): {best.metric} {value:.6g} at step {step}"
         )
-        if sweep.params:
-            print("grid: " + "  ".join(f"{k}={','.join(v)}" for k, v in sweep.params.items()))
-        print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs")
-        if runs:
-            print(_runs_table(runs))
+    if cmp.plot:
+        print(f"plot: {cmp.plot}")
     return EXIT_OK
+
+
+def _comparison_table(cmp: SweepComparison) -> str:
+    keys = sorted({k for p in cmp.params.values() for k in p})
+    rows = []
+    for s in cmp.scores:
+        mark = "*" if s.label == cmp.best else ""
+        nums = ([fmt_num(s.best, 4), s.best_step, fmt_num(s.final, 4), s.final_step, s.points]
+                if not s.error else ["-", "-", "-", "-", s.points or "-"])  # fmt: skip
+        rows.append([mark + s.label, cmp.status[s.label], *[cmp.params[s.label].get(k, "") for k in keys],
+                     *nums, s.error])  # fmt: skip
+    head = ["RUN", "STATUS", *keys, "BEST", "AT STEP", "FINAL", "AT STEP", "POINTS", "NOTE"]
+    return render_table(head, rows)
 
 
 def _logs(conn, args: argparse.Namespace) -> int:
