@@ -58,10 +58,10 @@ def test_select_and_ignore_flags() -> None:
 def test_rules_lists_every_code_with_doc() -> None:
     table = run_plan("rules")
     assert table.returncode == 0
-    for n in range(1, 16):
+    for n in range(1, 24):
         assert f"PL{n:03d}" in table.stdout
     rules = json.loads(run_plan("rules", "--format", "json").stdout)
-    assert [r["code"] for r in rules] == [f"PL{n:03d}" for n in range(1, 16)]
+    assert [r["code"] for r in rules] == [f"PL{n:03d}" for n in range(1, 24)]
     assert all(r["doc"] and r["name"] and r["severity"] in ("error", "warning") for r in rules)
 
 

@@ -232,7 +232,7 @@ def test_multi_gpu_detection_and_launch_lines() -> None:
 
 
 def test_select_and_ignore_codes() -> None:
-    assert parse_codes(["PL01"], "--select") == {f"PL01{i}" for i in range(6)}
+    assert parse_codes(["PL01"], "--select") == {f"PL01{i}" for i in range(10)}
     assert parse_codes(["pl001, PL002", "PL003"], "--select") == {"PL001", "PL002", "PL003"}
     assert parse_codes(None, "--select") is None
     with pytest.raises(InputError, match="--ignore: 'PL999' matches no rule"):

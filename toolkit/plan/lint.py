@@ -6,6 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from toolkit.errors import InputError
+from toolkit.plan.completeness import (
+    check_env_detection,
+    check_estimate,
+    check_export,
+    check_failure_handling,
+    check_risks,
+    check_serving_gate,
+    check_sweep,
+)
 from toolkit.plan.deps import check_dependencies
 from toolkit.plan.document import Document, parse
 from toolkit.plan.grounding import check_citations, check_dry_run, check_steps
@@ -33,6 +42,13 @@ CHECKS: tuple[Callable[[Document], list[Finding]], ...] = (
     check_vague,
     check_stubs,
     check_launch_lines,
+    check_export,
+    check_serving_gate,
+    check_failure_handling,
+    check_risks,
+    check_sweep,
+    check_estimate,
+    check_env_detection,
 )
 
 

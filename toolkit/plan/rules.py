@@ -72,6 +72,26 @@ RULES: tuple[Rule, ...] = (
     Rule("PL015", "multi-gpu-launch", "error",
          "a multi-GPU or multi-node plan shows both a Slurm (sbatch/srun) and a torchrun "
          "launch line in code"),
+    Rule("PL016", "no-export-step", "error",
+         "a plan that trains adapters (LoRA/QLoRA/PEFT) or quantizes has a step that merges or "
+         "exports the model"),
+    Rule("PL017", "no-exported-smoke-test", "error",
+         "a plan that exports runs inference on the exported artefact in that step or a later one"),
+    Rule("PL018", "no-serving-gate", "error",
+         "a plan that serves (vLLM, TGI, Triton, an endpoint) states a measured number to meet "
+         "before serving"),
+    Rule("PL019", "no-failure-handling", "error",
+         "every step says what to check and do when it fails"),
+    Rule("PL020", "no-risks", "error",
+         "a Risks / Limitations section with content"),
+    Rule("PL021", "no-sweep-parameters", "error",
+         "a Parameters-to-sweep section lists each parameter with 2+ values, or says why there "
+         "is no sweep"),
+    Rule("PL022", "no-compute-estimate", "error",
+         "an estimated compute/effort section names the toolkit.compute command that gave its "
+         "numbers; stated GPU-hours match a re-run of `compute time` (10%)"),
+    Rule("PL023", "no-env-detection", "error",
+         "the Python environment is detected and activated before the first command runs"),
 )  # fmt: skip
 
 BY_CODE = {rule.code: rule for rule in RULES}
