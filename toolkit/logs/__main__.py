@@ -29,6 +29,8 @@ from toolkit.errors import InputError
 from toolkit.logs.compare import DEFAULT_TOLERANCE, Comparison, compare
 from toolkit.logs.config import Thresholds, load_thresholds
 from toolkit.logs.detectors import Report, analyze
+from toolkit.logs.postrun import summarize
+from toolkit.logs.rank import MODES
 from toolkit.logs.readers import FORMATS, read_log
 from toolkit.logs.series import Run
 from toolkit.logs.watch import Event
@@ -48,6 +50,8 @@ auto-detected). MLflow and W&B need their extras: pip install 'labcoat[mlflow,wa
   compare RUN BASE  per-metric relative deviation at matched steps (EMA-smoothed, baseline
                     interpolated onto the run's steps); alerts past --tolerance.
   summary PATH      metrics, roles, step ranges, counts, first/last/min/max.
+  postrun PATH      after a run: best value/step of --metric, the best complete checkpoint
+                    by it (--checkpoints DIR or GLOB), curves (--plot), the next step.
   watch PATH        follow a growing log; report NaN/Inf, spikes, divergence and throughput
                     drops as they appear (one line each; --format json: one JSON object per
                     line), the remaining findings when it ends (--pid exits, --idle, --max-s).
@@ -107,6 +111,22 @@ def build_parser() -> Parser:
     s.add_argument("path", type=_path)
     s.add_argument("--log-format", choices=FORMATS, help="skip auto-detection")
     add_format_flag(s)
+
+    pr = sub.add_parser(
+        "postrun", help="after a run: best checkpoint by a metric, curves, next step", **common
+    )
+    pr.add_argument("path", type=_path, help="the run's log file or directory")
+    pr.add_argument(
+        "--metric", help="metric (name or role); default val_loss when logged, else train_loss"
+    )
+    pr.add_argument("--mode", choices=MODES, default="min", help="min (loss) or max (accuracy); default min")  # fmt: skip
+    pr.add_argument("--checkpoints", metavar="DIR|GLOB",
+                    help="folder holding checkpoint-N entries, or a glob such as 'ckpt/*.pt'")  # fmt: skip
+    pr.add_argument("--config", type=_path, help="YAML with threshold overrides (see Thresholds)")
+    pr.add_argument(
+        "--plot", metavar="OUT.png", help="write a PNG of the curves with findings marked"
+    )
+    add_format_flag(pr)
 
     w = sub.add_parser(
         "watch", help="follow a growing log, report problems as they appear", **common
@@ -258,10 +278,50 @@ def _watch(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary.errors else EXIT_OK
 
 
+def _postrun(args: argparse.Namespace) -> int:
+    thresholds = load_thresholds(args.config) if args.config else Thresholds()
+    log = read_log(args.path)
+    pattern = directory = None
+    if args.checkpoints:
+        if Path(args.checkpoints).is_dir():
+            directory = args.checkpoints
+        else:
+            pattern = args.checkpoints
+    res = summarize(log, args.metric, args.mode, pattern, directory, thresholds)
+    if args.plot:
+        from toolkit.logs.plot import plot_run
+
+        res.plot = str(plot_run(log, res.findings, args.plot))
+    if args.format == "json":
+        print_json(res)
+        return EXIT_OK
+    ck = res.best_checkpoint
+    rows = [
+        ("log", f"{res.path} ({res.format})"),
+        ("metric", f"{res.metric} ({res.mode})"),
+        ("best", f"{fmt_num(res.best, 6)} at step {res.best_step}"),
+        ("final", f"{fmt_num(res.final, 6)} at step {res.final_step}"),
+        ("best checkpoint", f"{ck.path} (step {ck.step}, {res.metric} {fmt_num(ck.value, 6)} at step {ck.value_step})" if ck else
+         (f"none of {len(res.checkpoints)} usable" if res.checkpoints else "no checkpoints given (--checkpoints)")),
+        ("findings", ", ".join(f"{f.severity} {f.kind}@{f.step_start}" for f in res.findings) or "none"),
+        *[("reason", r) for r in res.reasons],
+        ("next step", res.next_step),
+    ]  # fmt: skip
+    if res.plot:
+        rows.append(("plot", res.plot))
+    print(render_table(("field", "value"), rows))
+    skipped = [c for c in res.checkpoints if not c.complete]
+    for c in skipped:
+        print(f"skipped incomplete checkpoint {c.path}: {c.problem}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "watch":
         return _watch(args)
+    if args.command == "postrun":
+        return _postrun(args)
     if args.command == "summary":
         log = read_log(args.path, args.log_format)
         rows = _summary_rows(log)
