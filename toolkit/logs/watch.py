@@ -14,7 +14,6 @@ after ``max_s`` seconds, at the first error-level finding with ``exit_on_error``
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from toolkit.errors import InputError
 from toolkit.logs.config import Thresholds
 from toolkit.logs.detectors import Finding, analyze
 from toolkit.logs.readers import read_log
+from toolkit.watchdog.process import alive
 
 LIVE_KINDS = ("nan_inf", "loss_spike", "grad_norm_spike", "divergence", "throughput_drop")
 
@@ -64,19 +64,6 @@ def _signature(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) counts as ended
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def watch(
     path: Path, on_event: Callable[[Event], None], *, fmt: str | None = None,
     thresholds: Thresholds | None = None, interval_s: float = 0.5, pid: int | None = None,
@@ -106,7 +93,7 @@ def watch(
     while True:
         now = time.monotonic()
         sig = _signature(path)
-        ended = pid is not None and not _alive(pid)
+        ended = pid is not None and not alive(pid)
         if sig is not None and sig != last_sig:
             last_sig, last_growth = sig, now
             start = time.monotonic()

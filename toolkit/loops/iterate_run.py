@@ -28,7 +28,6 @@ never removed. Logs, heartbeat and ``run.json`` are in ``.labcoat/iterate/<name>
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from toolkit.loops.criteria import (
     IterateResult,
     judge_locked,
     load_criteria,
+    load_metrics,
     recover_iteration,
 )
 from toolkit.loops.heartbeat import (
@@ -173,13 +173,7 @@ def _written_since(path: Path, t0_ns: int) -> bool:
 def read_metrics_file(path: Path) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Metrics (name -> last value) and curves (name -> values) from one file the criteria name."""
     if path.is_file() and path.suffix == ".json" and path.name != "trainer_state.json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise InputError(f"{path}: expected a JSON object of metric name -> value")
-        return data, {}
+        return load_metrics(path, "run.metrics_files"), {}
     from toolkit.logs.readers import read_log  # the logs area is only needed for log files
 
     run = read_log(path)
