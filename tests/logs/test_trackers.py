@@ -6,6 +6,7 @@ skipped only where its library is not installed (both are in the ``dev`` extra).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import subprocess
@@ -44,29 +45,42 @@ run.finish()
 """
 
 
-def write_with(library: str, script: str, root: Path) -> None:
-    pytest.importorskip(
-        library, reason=f"{library} not installed (pip install 'labcoat[{library}]')"
-    )
-    env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true", "WANDB_SILENT": "true",
-           "WANDB_MODE": "offline", "WANDB_DISABLE_GIT": "true"}  # fmt: skip
-    code = textwrap.dedent(script.format(root=str(root)))
-    subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, timeout=120)
+ENV = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true", "WANDB_SILENT": "true",
+       "WANDB_MODE": "offline", "WANDB_DISABLE_GIT": "true"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def mlruns(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("mlflow") / "mlruns"
-    root.mkdir()
-    write_with("mlflow", MLFLOW_SCRIPT, root)
-    return root
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Both libraries write at once (two processes: most of their time is importing)."""
+    jobs, out = {}, {}
+    for library, script in (("mlflow", MLFLOW_SCRIPT), ("wandb", WANDB_SCRIPT)):
+        if importlib.util.find_spec(library) is None:
+            continue
+        root = tmp_path_factory.mktemp(library)
+        target = root / "mlruns" if library == "mlflow" else root
+        target.mkdir(exist_ok=True)
+        code = textwrap.dedent(script.format(root=str(target)))
+        jobs[library] = subprocess.Popen([sys.executable, "-c", code], cwd=target, env=ENV)
+        out[library] = target if library == "mlflow" else root / "wandb"
+    for library, proc in jobs.items():
+        assert proc.wait(timeout=120) == 0, f"{library} failed to write its files"
+    return out
 
 
-@pytest.fixture(scope="module")
-def wandb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("wandb")
-    write_with("wandb", WANDB_SCRIPT, root)
-    return root / "wandb"
+def need(written: dict[str, Path], library: str) -> Path:
+    if library not in written:
+        pytest.skip(f"{library} not installed (pip install 'labcoat[{library}]')")
+    return written[library]
+
+
+@pytest.fixture
+def mlruns(written: dict[str, Path]) -> Path:
+    return need(written, "mlflow")
+
+
+@pytest.fixture
+def wandb_dir(written: dict[str, Path]) -> Path:
+    return need(written, "wandb")
 
 
 def test_mlflow_store_latest_run_and_run_folder(mlruns: Path) -> None:
