@@ -8,6 +8,7 @@ deviation is reported; 0 otherwise; 2 on usage error.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from toolkit.cli import EXIT_FAILED, EXIT_OK, Parser, print_json, run
 from toolkit.errors import InputError
 from toolkit.static.catalogue import SEVERITIES
 from toolkit.static.config import StaticConfig, load_config
-from toolkit.static.engine import analyze_source, iter_py_files
+from toolkit.static.engine import ModuleFacts, iter_py_files, parse_facts, run_rules
 from toolkit.static.output import CheckResult, render_text, to_sarif
+from toolkit.static.program import Program, module_names, summarize
 from toolkit.static.versions import versions_for
 
 PROG = "python -m toolkit.static.check"
@@ -40,30 +42,75 @@ def validate_codes(codes: Iterable[str], flag: str) -> None:
             raise InputError(f"{flag}: unknown rule code {c!r}; see python -m toolkit.static.rules")
 
 
+KEEP_BYTES = 24_000_000  # source kept parsed between the two phases; beyond it, parse again
+
+
 def check_paths(
     paths: Sequence[Path],
     select: list[str] | None = None,
     ignore: list[str] | None = None,
     config: StaticConfig | None = None,
 ) -> CheckResult:
-    """Analyze files and directories (recursing over ``*.py``); never raises on file content."""
+    """Analyze files and directories (recursing over ``*.py``) as one program; never raises on
+    file content. Phase 1 parses and summarizes every file (call graph, per-function facts);
+    phase 2 runs the rules with those facts in reach."""
     cfg = config or StaticConfig()
     sel = select if select is not None else cfg.select
     ign = list(ignore or []) + list(cfg.ignore)
     result = CheckResult()
-    for f in iter_py_files(paths):
-        result.files_checked += 1
-        try:
-            source = f.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            result.parse_errors.append({"path": str(f), "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        extra = cfg.ignored_for(f) if cfg.per_file_ignores else []
-        env = versions_for(f.parent.resolve())
-        findings, err = analyze_source(source, str(f), sel, ign + extra, env=env)
-        if err:
-            result.parse_errors.append({"path": str(f), "error": err})
-        result.findings.extend(findings)
+    roots = [Path(p) for p in paths]
+    files = list(iter_py_files(paths))
+    sources: dict[Path, str] = {}
+    kept: dict[Path, ModuleFacts] = {}
+    summaries = []
+    budget = KEEP_BYTES
+    enabled = gc.isenabled()
+    gc.disable()  # ASTs are acyclic: the collector only costs time while trees accumulate
+    try:
+        for f in files:
+            result.files_checked += 1
+            try:
+                source = f.read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                result.parse_errors.append(
+                    {"path": str(f), "error": f"{type(exc).__name__}: {exc}"}
+                )
+                continue
+            facts, err = parse_facts(source, str(f))
+            if facts is None:
+                result.parse_errors.append({"path": str(f), "error": err or "parse error"})
+                continue
+            try:
+                summaries.append(summarize(facts, module_names(f, roots)))
+            except RecursionError:
+                pass  # the rules will say so in phase 2
+            if len(source) <= budget:
+                budget -= len(source)
+                kept[f] = facts
+            else:
+                sources[f] = source
+        program = Program(summaries)
+        for f in files:
+            facts = kept.pop(f, None)
+            if facts is None:
+                if f not in sources:
+                    continue
+                facts, _ = parse_facts(sources.pop(f), str(f))
+                if facts is None:
+                    continue
+            if program.reaches(facts):
+                facts.reset(program)  # rebuild its scopes with the other files' summaries
+            else:
+                facts.program = program
+            facts.env = versions_for(f.parent.resolve())
+            extra = cfg.ignored_for(f) if cfg.per_file_ignores else []
+            findings, err = run_rules(facts, sel, ign + extra)
+            if err:
+                result.parse_errors.append({"path": str(f), "error": err})
+            result.findings.extend(findings)
+    finally:
+        if enabled:
+            gc.enable()
     return result
 
 

@@ -300,7 +300,10 @@ def roles_for_value(mod: ModuleFacts, value: ast.expr) -> set[str]:
                 roles.add("causal_lm")
     if last in ("get_peft_model", "prepare_model_for_kbit_training", "compile", "PeftModel"):
         if value.args:
-            roles |= roles_for_value(mod, value.args[0]) | {"model"}
+            inner = roles_for_value(mod, value.args[0])
+            arg = dotted(value.args[0])
+            if last != "compile" or "model" in inner or (arg and mod.is_model(arg)):
+                roles |= inner | {"model"}
     if last in mod.module_classes or last in (
         "Sequential",
         "Linear",
@@ -386,6 +389,7 @@ class ModuleFacts:
         self.grad_none: list[ast.Assign] = []
         self._rcache: dict[int, str] = {}
         self.env: dict[str, Any] = {}  # package -> versions.Pin (empty: versions unknown)
+        self.program: Any = None  # toolkit.static.program.Program when checked with other files
         self.is_test = bool(TEST_PATH_RE.search(path.replace("\\", "/")))
         self._collect()
         self._cache: dict[str, Any] = {}
@@ -577,6 +581,12 @@ class ModuleFacts:
             seen: set[int] = set()
             self.assigns[k] = [v for v in vals if not (id(v[0]) in seen or seen.add(id(v[0])))]  # type: ignore[func-returns-value]
         self._scopes: list[Scope] | None = None
+
+    def reset(self, program: Any) -> None:
+        """Forget scopes and derived caches so they are rebuilt with ``program`` in reach."""
+        self.program = program
+        self._scopes = None
+        self._cache = {}
 
     @property
     def scopes(self) -> list[Scope]:
@@ -790,6 +800,9 @@ class ModuleFacts:
                     and (sc.cls, f.attr) in self.methods
                 ):
                     target = self.methods[(sc.cls, f.attr)]
+            if target is None and self.program is not None and isinstance(e.node, ast.Call):
+                out.events.extend(self._summary_events(e))
+                continue
             if target is None or target is sc.node:
                 continue
             helper = func_scopes.get(id(target))
@@ -815,6 +828,76 @@ class ModuleFacts:
             e.idx = i
         return out
 
+    def _summary_events(self, e: Event) -> list[Event]:
+        """A call into another checked file: its summary's effects as events at the call site
+        (``evaluate(model, loader)`` whose body calls ``model.eval()`` -> ``model.eval()`` here)."""
+        call = e.node
+        f = call.func  # type: ignore[attr-defined]
+        if not isinstance(f, ast.Name | ast.Attribute) or not e.q:
+            return []
+        if isinstance(f, ast.Attribute) and e.q.split(".", 1)[0] not in self.imports:
+            return []
+        fs = self.program.function(e.q, exclude_path=self.path)  # type: ignore[union-attr]
+        if fs is None:
+            return []
+
+        def arg_for(recv: str) -> ast.expr | None:
+            head, _, rest = recv.partition(".")
+            if head not in fs.params:
+                return None
+            i = fs.params.index(head)
+            node = call.args[i] if i < len(call.args) else kwarg(call, head)  # type: ignore[attr-defined]
+            if node is None or isinstance(node, ast.Starred):
+                return None
+            if rest:
+                node = ast.Attribute(value=node, attr=rest, ctx=ast.Load())
+            return node
+
+        out: list[Event] = []
+
+        def add(attr: str, recv: str) -> None:
+            target = arg_for(recv) if recv else None
+            if target is None and recv:
+                if attr in ("eval", "train"):
+                    return  # a model we cannot name at the call site
+            fake = ast.Call(
+                func=ast.Attribute(
+                    value=target if target is not None else ast.Name(id="_", ctx=ast.Load()),
+                    attr=attr,
+                    ctx=ast.Load(),
+                )
+                if target is not None
+                else ast.Name(id=attr, ctx=ast.Load()),
+                args=[],
+                keywords=[],
+            )
+            ast.copy_location(fake, call)
+            fake.end_lineno, fake.end_col_offset = call.end_lineno, call.end_col_offset  # type: ignore[attr-defined]
+            out.append(
+                Event(
+                    fake,
+                    f"<{fs.name}>",
+                    attr,
+                    dotted(target) if target is not None else "",
+                    0,
+                    e.loops,
+                    e.ctx,
+                    e.ifs,
+                    via=fs.name,
+                    arms=e.arms,
+                )
+            )
+
+        for r in fs.clears_grads:
+            add("zero_grad", r)
+        for r in fs.sets_eval:
+            add("eval", r)
+        for r in fs.sets_train:
+            add("train", r)
+        if fs.sets_epoch:
+            add("set_epoch", "")
+        return out
+
 
 # ----------------------------------------------------------------------------- running rules
 
@@ -837,6 +920,23 @@ def code_matches(code: str, patterns: Iterable[str]) -> bool:
     return any(code == p or (p and code.startswith(p)) for p in patterns)
 
 
+def parse_facts(source: str, path: str = "<string>") -> tuple[ModuleFacts | None, str | None]:
+    """Parse one file and collect its facts; (None, message) on a parse error."""
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        line = getattr(exc, "lineno", None)
+        return None, f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}" + (
+            f" (line {line})" if line else ""
+        )
+    try:
+        return ModuleFacts(tree, source, path), None
+    except RecursionError:
+        return None, "RecursionError: file nested too deeply to analyze"
+    except Exception as exc:  # pragma: no cover - never crash on any input
+        return None, f"internal analyzer error (please report): {type(exc).__name__}: {exc}"
+
+
 def analyze_source(
     source: str,
     path: str = "<string>",
@@ -848,22 +948,27 @@ def analyze_source(
 
     ``env``: package -> :class:`toolkit.static.versions.Pin` the file runs with (None: unknown,
     version-dependent rules assume the oldest supported release)."""
-    from toolkit.static.catalogue import all_rules
+    facts, err = parse_facts(source, path)
+    if facts is None:
+        return [], err
+    facts.env = env or {}
+    from toolkit.static.program import Program, summarize
 
     try:
-        tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        line = getattr(exc, "lineno", None)
-        return [], f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}" + (
-            f" (line {line})" if line else ""
-        )
-    try:
-        facts = ModuleFacts(tree, source, path)
+        facts.program = Program([summarize(facts, [Path(path).stem])])
     except RecursionError:
-        return [], "RecursionError: file nested too deeply to analyze"
-    except Exception as exc:  # pragma: no cover - never crash on any input
-        return [], f"internal analyzer error (please report): {type(exc).__name__}: {exc}"
-    facts.env = env or {}
+        pass
+    facts._cache = {}
+    return run_rules(facts, select, ignore)
+
+
+def run_rules(
+    facts: ModuleFacts, select: Iterable[str] | None = None, ignore: Iterable[str] = ()
+) -> tuple[list[Finding], str | None]:
+    """Every selected rule over one file's facts."""
+    from toolkit.static.catalogue import all_rules
+
+    path = facts.path
     select = list(select) if select else None
     ignore = list(ignore)
     noqa = parse_noqa(facts.lines)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import ast
-import re
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import ModuleFacts, dotted, kwarg
 from toolkit.static.rules._common import scope_of_node
 
 TORCH = ("pytorch",)
-RANK_RE = re.compile(r"rank|main_process|is_main|master|is_world_process_zero|local_main", re.I)
+from toolkit.static.program import RANK_RE  # noqa: E402
 
 
 def _torch_calls(mod: ModuleFacts, name: str):
@@ -115,6 +114,12 @@ def save_every_rank(mod: ModuleFacts):
             if any(RANK_RE.search(ast.unparse(t)) for t in e.ifs):
                 guarded = True
         fn_guard = any(sc.node is not None and RANK_RE.search(sc.name) for sc, _ in places)
+        if not fn_guard and mod.program is not None:
+            fn_guard = any(
+                sc.node is not None
+                and mod.program.all_callers(mod.path, sc.name, lambda s: s.rank_guarded)
+                for sc, _ in places
+            )
         if not guarded and not fn_guard:
             yield Hit(c, "torch.save runs on every rank")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import MISSING, ModuleFacts, dotted, has_star_kwargs, kwarg
@@ -117,6 +118,21 @@ def ddp_sampler(mod: ModuleFacts):
                 c,
                 f"training loader '{name or ds}' has no DistributedSampler under DDP: every rank sees the same data",
             )
+    if mod.program is None:
+        return
+    for name, vals in mod.assigns.items():  # a loader built by a helper in another checked file
+        if not _is_train_loader(name, ""):
+            continue
+        for v, _ in vals:
+            if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
+                continue
+            fs = mod.program.function(mod.resolve(v.func), exclude_path=mod.path)
+            if fs is not None and fs.builds_loader == "plain":
+                yield Hit(
+                    v,
+                    f"'{name}' comes from {fs.name}() ({Path(fs.path).name}:{fs.loader_line}), which builds a DataLoader without a sampler: under DDP every rank sees the same data",
+                    "pass sampler=DistributedSampler(dataset) where the loader is built (or hand a sampler to the helper)",
+                )
 
 
 @rule(
@@ -130,8 +146,8 @@ def ddp_sampler(mod: ModuleFacts):
     "call sampler.set_epoch(epoch) at the start of every epoch",
 )
 def set_epoch(mod: ModuleFacts):
-    if mod.calls_attr("set_epoch"):
-        return
+    if mod.calls_attr("set_epoch") or (mod.program is not None and mod.program.sets_epoch):
+        return  # called here, or in a helper/trainer elsewhere in the checked files
     for c in mod.calls_q("DistributedSampler"):
         if mod.value_of(kwarg(c, "shuffle"), True) is False:
             continue

@@ -6,7 +6,7 @@ import ast
 import re
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import ModuleFacts, const, dotted
+from toolkit.static.engine import ModuleFacts, const, dotted, exclusive
 from toolkit.static.rules._common import backward_events, model_call_events
 
 TORCH = ("pytorch",)
@@ -142,36 +142,50 @@ def training_in_eval(mod: ModuleFacts):
     "call model.eval() before evaluating (and model.train() afterwards)",
 )
 def eval_without_eval_mode(mod: ModuleFacts):
-    if mod.calls_attr("eval") or any(
+    file_evals = mod.calls_attr("eval") or any(
         isinstance(c.func, ast.Attribute)
         and c.func.attr == "train"
         and c.args
         and const(c.args[0], None) is False
         for c in mod.calls_attr("train")
-    ):
-        return
+    )
+    if file_evals and mod.program is None:
+        return  # one file on its own: an eval() anywhere may be the caller's
     if not (mod.calls_q("no_grad", "inference_mode") or mod.imported("torch.no_grad")):
         return
+    trains_anywhere = bool(mod.calls_attr("train"))
     for sc in mod.scopes:
-        if backward_events(sc):
-            continue
+        bws = backward_events(sc)
+        evals = _mode_events(mod, sc, "eval") + [
+            e for e in sc.events if e.attr == "eval" and e.via and isinstance(e.node, ast.Call)
+        ]
         for e in model_call_events(mod, sc):
             if not e.loops or not (e.ctx & {"no_grad", "inference_mode"}):
                 continue
-            if any(t.attr == "train" and isinstance(t.node, ast.Call) for t in sc.events):
+            if any(b.loops and b.loops[-1] in e.loops or e.loops[-1] in b.loops for b in bws):
+                continue  # the loop that trains (or one inside it): not an evaluation loop
+            if any(v.idx < e.idx and not exclusive(v, e) for v in evals):
+                continue
+            if not bws and any(
+                t.attr == "train" and isinstance(t.node, ast.Call) for t in sc.events
+            ):
                 continue  # deliberately in train mode (e.g. recomputing BatchNorm statistics)
+            if file_evals and not bws:
+                continue  # an eval() elsewhere in the file may be the one this loop runs after
+            if sc.node is not None and mod.program is not None:
+                if mod.program.all_callers(mod.path, sc.name, mod.program.eval_before):
+                    continue  # every caller switches to eval() first (in any checked file)
             name = e.node.func
-            from toolkit.static.engine import dotted
-
             text = dotted(name)
-            if any(
+            if not trains_anywhere and any(
                 isinstance(v, ast.Call) and "from_pretrained" in mod.resolve(v.func)
                 for v, _ in mod.assigns.get(text, [])
             ):
                 continue
+            where = " after training in the same function" if bws else ""
             yield Hit(
                 e.node,
-                f"'{text}(...)' is evaluated but '{text}.eval()' is never called: dropout/BatchNorm stay in training mode",
+                f"'{text}(...)' is evaluated{where} but '{text}.eval()' is not called before it: dropout/BatchNorm stay in training mode",
             )
             return
 
@@ -195,6 +209,10 @@ def eval_without_no_grad(mod: ModuleFacts):
             continue
         if not _mode_events(mod, sc, "eval"):
             continue
+        if mod.program is not None and mod.program.all_callers(
+            mod.path, sc.name, lambda s: s.no_grad
+        ):
+            continue  # every caller runs it under no_grad / inference_mode
         for e in model_call_events(mod, sc):
             if e.loops and not (e.ctx & {"no_grad", "inference_mode"}):
                 yield Hit(
@@ -202,6 +220,52 @@ def eval_without_no_grad(mod: ModuleFacts):
                     f"'{ast.unparse(e.node.func)}(...)' runs in evaluation without no_grad/inference_mode: autograd records a graph per batch",
                 )
                 return
+
+
+def _from_pretrained(mod: ModuleFacts, v: ast.AST) -> bool:
+    """``v`` builds a pretrained model: ``X.from_pretrained(...)`` (``.to()``/``.cuda()`` after
+    it allowed) or a call of a checked function that returns one."""
+    if not isinstance(v, ast.Call):
+        return False
+    inner = v
+    while (
+        isinstance(inner.func, ast.Attribute)
+        and inner.func.attr in ("to", "cuda")
+        and isinstance(inner.func.value, ast.Call)
+    ):
+        inner = inner.func.value
+    q = mod.resolve(inner.func)
+    if q.endswith("from_pretrained"):
+        owner = q.rsplit(".", 2)
+        return len(owner) >= 2 and not any(
+            k in owner[-2] for k in ("Tokenizer", "Config", "Processor")
+        )
+    if mod.program is not None and q and not isinstance(inner.func, ast.Call):
+        fs = mod.program.function(q, path=mod.path)
+        return fs is not None and fs.returns_pretrained
+    return False
+
+
+WRAPS = ("get_peft_model", "prepare_model_for_kbit_training", "PeftModel", "compile", "prepare")
+
+
+def pretrained_names(mod: ModuleFacts) -> set[str]:
+    """Names bound to a pretrained model, and to wrappers of one (peft, compile, DDP, .to())."""
+    pre: set[str] = set()
+    for _ in range(3):
+        for name, vals in mod.assigns.items():
+            if name in pre:
+                continue
+            for v, _st in vals:
+                if _from_pretrained(mod, v):
+                    pre.add(name)
+                elif isinstance(v, ast.Call) and any(
+                    dotted(a) in pre for a in [*v.args, getattr(v.func, "value", None)] if a
+                ):
+                    last = mod.resolve(v.func).rsplit(".", 1)[-1]
+                    if last in WRAPS or last in ("to", "cuda", "DDP", "DistributedDataParallel"):
+                        pre.add(name)
+    return pre
 
 
 @rule(
@@ -216,30 +280,22 @@ def eval_without_no_grad(mod: ModuleFacts):
     "call model.train() before the training loop (and after any evaluation)",
 )
 def pretrained_never_train(mod: ModuleFacts):
-    if any(mod.is_model(dotted(c.func.value)) for c in mod.calls_attr("train")):  # type: ignore[attr-defined]
-        return
-    pre = set()
-    for name, vals in mod.assigns.items():
-        for v, _ in vals:
-            if isinstance(v, ast.Call):
-                inner = v
-                while (
-                    isinstance(inner.func, ast.Attribute)
-                    and inner.func.attr in ("to", "cuda")
-                    and isinstance(inner.func.value, ast.Call)
-                ):
-                    inner = inner.func.value
-                if mod.resolve(inner.func).endswith("from_pretrained") and "model" in mod.kinds.get(
-                    name, ()
-                ):
-                    pre.add(name)
+    pre = {n for n in pretrained_names(mod) if mod.is_model(n) or "model" in mod.kinds.get(n, ())}
     if not pre:
         return
+    for c in mod.calls_attr("train"):
+        recv = dotted(c.func.value)  # type: ignore[attr-defined]
+        if recv in pre or recv not in mod.assigns or not mod.is_model(recv):
+            return  # switched to train mode (or a model we cannot tell apart from it)
+    for sc in mod.bw_scopes:
+        if any(e.attr == "train" and e.via for e in sc.events):
+            return  # a helper in another file switches it
     for sc in mod.bw_scopes:
         for b in backward_events(sc):
             if b.loops:
+                name = sorted(pre)[0]
                 yield Hit(
                     b.node,
-                    f"'{sorted(pre)[0]}' comes from from_pretrained (eval mode) and model.train() is never called: dropout is off during fine-tuning",
+                    f"'{name}' comes from from_pretrained, which returns it in eval mode, and '{name}.train()' is never called: dropout is off during fine-tuning",
                 )
                 return

@@ -74,6 +74,14 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
             return out
         if last in ("softmax", "log_softmax", "sigmoid"):
             out.add(last)
+        elif (
+            mod.program is not None
+            and q
+            and not isinstance(expr.func, ast.Call)
+            and (fs := mod.program.function(q, exclude_path=mod.path))
+        ):
+            if fs.returns:
+                out.add(fs.returns)  # a helper in another checked file
         elif isinstance(expr.func, ast.Attribute | ast.Name) and any(
             isinstance(v, ast.Call) and mod.resolve(v.func).rsplit(".", 1)[-1] in SEQ_HEADS
             for v, _ in mod.assigns.get(dotted(expr.func), [])
@@ -163,6 +171,10 @@ def _model_head(mod: ModuleFacts, callee: str, depth: int) -> str:
         last = mod.resolve(inner.func).rsplit(".", 1)[-1]
         if last in mod.module_classes:
             return _class_head(mod, mod.module_classes[last], depth)
+        if mod.program is not None and not isinstance(inner.func, ast.Call):
+            cs = mod.program.cls(mod.resolve(inner.func), exclude_path=mod.path)
+            if cs is not None:
+                return cs.forward_head  # the class lives in another checked file
         if last == "Sequential" and inner.args and isinstance(inner.args[-1], ast.Call):
             return SEQ_HEADS.get(mod.resolve(inner.args[-1].func).rsplit(".", 1)[-1], "")
     return ""

@@ -1,0 +1,367 @@
+"""Whole-program facts: a call graph over the files checked together and per-function summaries.
+
+Phase 1 summarizes every file (:func:`summarize`): for each function what it does that rules care
+about across a call, for each ``nn.Module`` class what ``forward`` returns, and for each call site
+the context it runs in. :class:`Program` indexes the summaries by dotted name; phase 2 hands it to
+every module's facts (``ModuleFacts.program``) so rules see through helpers defined in other
+files (the callee's effects become events at the call site) and through callers (a helper's
+loop runs under the caller's ``no_grad`` or after the caller's ``model.eval()``).
+
+Names resolve the way imports read: ``from utils.train import evaluate`` is ``utils.train.evaluate``
+and matches a checked file ``.../utils/train.py`` (or ``train.py``) by module-path suffix.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
+# a file none of whose text mentions these has no fact a summary records
+RELEVANT = (
+    "zero_grad",
+    ".grad",
+    "eval(",
+    "train(",
+    ".step(",
+    "set_epoch",
+    "backward",
+    "no_grad",
+    "inference_mode",
+    "rank",
+    "main_process",
+    "softmax",
+    "sigmoid",
+    "logits",
+    "from_pretrained",
+    "DataLoader",
+    "save(",
+)
+RANK_RE = re.compile(
+    r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
+    re.I,
+)
+
+
+@dataclass
+class FuncSummary:
+    """What calling one function does, as far as rules need it. Parameter positions index
+    ``params`` (``self`` included for methods)."""
+
+    name: str
+    module: str  # dotted module path of its file
+    path: str
+    line: int
+    params: list[str] = field(default_factory=list)
+    returns: str = ""  # one of HEADS when every return ends with it, else ""
+    returns_pretrained: bool = False  # returns a model built by from_pretrained
+    returns_eval: bool = False  # returns a model it switched to eval()
+    clears_grads: list[str] = field(default_factory=list)  # receivers of zero_grad / grad=None
+    sets_eval: list[str] = field(default_factory=list)  # receivers switched to eval()
+    sets_train: list[str] = field(default_factory=list)  # receivers switched to train()
+    no_grad: bool = False  # decorated with no_grad / inference_mode
+    steps_scheduler: bool = False
+    builds_loader: str = ""  # "sampler" / "plain" (a DataLoader without any sampler) / ""
+    loader_line: int = 0
+    sets_epoch: bool = False
+
+
+@dataclass
+class ClassSummary:
+    name: str
+    module: str
+    path: str
+    forward_head: str = ""  # softmax / log_softmax / sigmoid when forward always ends with it
+    batchnorm: bool = False  # builds nn.BatchNorm*d layers
+
+
+@dataclass
+class CallSite:
+    """One call of a (possibly other-module) function: where, and in what context."""
+
+    q: str  # resolved dotted callee as written at the call site
+    path: str
+    line: int
+    no_grad: bool
+    eval_before: bool  # a model was switched to eval() earlier on the same path
+    rank_guarded: bool = False  # under `if rank == 0` (or is_main_process, ...)
+    caller: str = "<module>"  # the function the call is in
+    prior: tuple[str, ...] = ()  # callees called earlier in the same function (most recent last)
+
+
+@dataclass
+class ModuleSummary:
+    path: str
+    names: list[str]  # dotted module names this file answers to (all path suffixes)
+    functions: dict[str, FuncSummary] = field(default_factory=dict)  # "f" or "Cls.f"
+    classes: dict[str, ClassSummary] = field(default_factory=dict)
+    calls: list[CallSite] = field(default_factory=list)
+    sets_epoch: bool = False
+    distributed: bool = False
+
+
+def module_names(path: Path, roots: list[Path]) -> list[str]:
+    """``pkg/sub/mod.py`` -> ``["pkg.sub.mod", "sub.mod", "mod"]`` (``__init__`` -> the package)."""
+    parts = list(path.with_suffix("").parts)
+    for r in roots:
+        try:
+            parts = list(
+                path.with_suffix("").relative_to(r.parent if r.is_dir() else r.parent).parts
+            )
+            break
+        except ValueError:
+            continue
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    parts = [p for p in parts if p not in ("", ".", "/")][-6:]
+    return [".".join(parts[i:]) for i in range(len(parts)) if parts[i:]]
+
+
+class Program:
+    """Summaries of every checked file, looked up by the dotted names calls resolve to."""
+
+    def __init__(self, summaries: list[ModuleSummary]) -> None:
+        self.modules = summaries
+        self.funcs: dict[str, list[FuncSummary]] = {}
+        self.classes: dict[str, list[ClassSummary]] = {}
+        self.calls_by_name: dict[str, list[CallSite]] = {}
+        self.sets_epoch = any(m.sets_epoch for m in summaries)
+        for m in summaries:
+            for key, fs in m.functions.items():
+                self.funcs.setdefault(key.rsplit(".", 1)[-1], []).append(fs)
+            for key, cs in m.classes.items():
+                self.classes.setdefault(key, []).append(cs)
+            for c in m.calls:
+                self.calls_by_name.setdefault(c.q.rsplit(".", 1)[-1], []).append(c)
+        self._mod_names = {m.path: m.names for m in summaries}
+        self.all_names = {n for m in summaries for n in m.names}
+
+    def reaches(self, mod) -> bool:
+        """``mod`` imports something from another checked file (its facts then depend on them)."""
+        own = set(self._mod_names.get(mod.path, []))
+        for origin in mod.imports.values():
+            parts = origin.split(".")
+            for i in range(len(parts), 0, -1):
+                name = ".".join(parts[:i])
+                if name in self.all_names and name not in own:
+                    return True
+        return False
+
+    def _match(self, q: str, module: str, name: str) -> bool:
+        """``q`` (``utils.evaluate`` or bare ``evaluate``) names ``module.name``."""
+        if "." not in q:
+            return q == name
+        qmod = q.rsplit(".", 1)[0]
+        return module == qmod or module.endswith("." + qmod) or qmod.endswith("." + module)
+
+    def function(self, q: str, exclude_path: str = "", path: str = "") -> FuncSummary | None:
+        """The summary of the function a call resolving to ``q`` reaches (None if ambiguous or
+        not among the checked files). A bare name is a function of file ``path`` itself (an
+        imported one resolves to a dotted name)."""
+        last = q.rsplit(".", 1)[-1]
+        cands = [f for f in self.funcs.get(last, []) if f.path != exclude_path]
+        if "." not in q:
+            cands = [f for f in cands if f.path == path]
+        if "." in q:
+            cands = [
+                f
+                for f in cands
+                if "." not in f.name  # a module function, not a method
+                and any(self._match(q, n, last) for n in self._mod_names.get(f.path, [f.module]))
+            ]
+        else:
+            cands = [f for f in cands if "." not in f.name]
+            if len(cands) != 1:
+                return None
+        return cands[0] if len(cands) == 1 else None
+
+    def cls(self, q: str, exclude_path: str = "") -> ClassSummary | None:
+        last = q.rsplit(".", 1)[-1]
+        cands = [c for c in self.classes.get(last, []) if c.path != exclude_path]
+        if "." in q:
+            cands = [
+                c
+                for c in cands
+                if any(self._match(q, n, last) for n in self._mod_names.get(c.path, [c.module]))
+            ]
+        return cands[0] if len(cands) == 1 else None
+
+    def all_callers(self, path: str, func: str, pred, depth: int = 3) -> bool:
+        """``func`` of ``path`` is called somewhere and at every call ``pred(site)`` holds, or
+        holds for every call of the calling function (up to ``depth`` levels of callers)."""
+        sites = self.callers(path, func)
+        if not sites:
+            return False
+        for s in sites:
+            if pred(s):
+                continue
+            if depth <= 1 or s.caller in ("<module>", func):
+                return False
+            if not self.all_callers(s.path, s.caller, pred, depth - 1):
+                return False
+        return True
+
+    def eval_before(self, site: CallSite) -> bool:
+        """A model was switched to eval() before ``site``: directly, or by a function called
+        earlier that returns the model it switched (``model = setup_model()``)."""
+        if site.eval_before:
+            return True
+        for q in site.prior:
+            fs = self.function(q, path=site.path)
+            if fs is not None and fs.returns_eval:
+                return True
+        return False
+
+    def callers(self, path: str, func: str) -> list[CallSite]:
+        """Call sites anywhere in the program that reach function ``func`` of file ``path``."""
+        names = self._mod_names.get(path, [])
+        out = []
+        for c in self.calls_by_name.get(func, []):
+            if "." not in c.q or c.q.startswith("self."):
+                if c.path == path:
+                    out.append(c)
+                continue
+            if any(self._match(c.q, n, func) for n in names):
+                out.append(c)
+        return out
+
+
+# ----------------------------------------------------------------------------- phase 1
+
+
+def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
+    """Phase 1 for one parsed file."""
+    from toolkit.static.rules._common import is_scheduler
+
+    out = ModuleSummary(mod.path, names)
+    out.sets_epoch = bool(mod.calls_attr("set_epoch"))
+    out.distributed = bool(
+        mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
+    )
+    module = names[0] if names else Path(mod.path).stem
+    for cname, cls in mod.module_classes.items():
+        from toolkit.static.rules.losses import _class_head
+
+        bn = any(
+            mod.resolve(c.func).rsplit(".", 1)[-1].startswith(("BatchNorm", "SyncBatchNorm"))
+            for c in ast.walk(cls)
+            if isinstance(c, ast.Call)
+        )
+        out.classes[cname] = ClassSummary(cname, module, mod.path, _class_head(mod, cls, 0), bn)
+    src = mod.source
+    if not any(k in src for k in RELEVANT):
+        return out
+    heads = any(k in src for k in ("softmax", "sigmoid", "logits", "from_pretrained"))
+    loader_calls = mod.calls_q("DataLoader")
+    for sc in mod.scopes:
+        node = sc.node
+        if node is None:
+            _call_sites(mod, sc, out)
+            continue
+        key = f"{sc.cls}.{sc.name}" if sc.cls else sc.name
+        fs = FuncSummary(key, module, mod.path, getattr(node, "lineno", 1))
+        a = node.args  # type: ignore[attr-defined]
+        fs.params = [x.arg for x in [*a.posonlyargs, *a.args]]
+        own = [e for e in sc.events if not e.via]
+        for e in own:
+            if e.attr == "zero_grad":
+                fs.clears_grads.append(e.recv)
+            elif e.attr == "eval" and isinstance(e.node, ast.Call) and not e.node.args:
+                if mod.is_model(e.recv) or e.recv in fs.params:
+                    fs.sets_eval.append(e.recv)
+            elif e.attr == "train" and isinstance(e.node, ast.Call) and e.recv:
+                arg = e.node.args[0] if e.node.args else None
+                if not (isinstance(arg, ast.Constant) and arg.value is False):
+                    if mod.is_model(e.recv) or e.recv in fs.params:
+                        fs.sets_train.append(e.recv)
+            elif e.attr == "step" and is_scheduler(mod, e.recv) and e.recv:
+                fs.steps_scheduler = True
+            elif e.attr == "set_epoch":
+                fs.sets_epoch = True
+        fs.no_grad = any(
+            mod._ctx_of(d) in ("no_grad", "inference_mode")
+            for d in node.decorator_list  # type: ignore[attr-defined]
+        )
+        if heads or fs.sets_eval:
+            _returns(mod, node, fs)
+        if loader_calls:
+            _loaders(node, loader_calls, fs)
+        out.functions[key] = fs
+        _call_sites(mod, sc, out)
+    return out
+
+
+def _returns(mod, node: ast.AST, fs: FuncSummary) -> None:
+    from toolkit.static.rules.losses import provenance
+
+    lo, hi = node.lineno, getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
+    rets = [
+        n.value
+        for n in mod.by_type.get(ast.Return, [])
+        if n.value is not None and lo <= n.lineno <= hi
+    ]
+    if not rets:
+        return
+    evald = set(fs.sets_eval)
+    fs.returns_eval = any(isinstance(r, ast.Name) and r.id in evald for r in rets)
+    heads = [provenance(mod, r) & set(HEADS) for r in rets]
+    if all(len(h) == 1 for h in heads) and len(set.union(*heads)) == 1:
+        fs.returns = next(iter(heads[0]))
+    for r in rets:
+        v = r
+        if isinstance(r, ast.Name):
+            vals = mod.assigns.get(r.id, [])
+            v = vals[-1][0] if vals else r
+        while (
+            isinstance(v, ast.Call)
+            and isinstance(v.func, ast.Attribute)
+            and v.func.attr in ("to", "cuda")
+            and isinstance(v.func.value, ast.Call)
+        ):
+            v = v.func.value
+        if isinstance(v, ast.Call) and mod.resolve(v.func).endswith("from_pretrained"):
+            owner = mod.resolve(v.func).rsplit(".", 2)
+            if len(owner) >= 2 and not any(
+                k in owner[-2] for k in ("Tokenizer", "Config", "Processor")
+            ):
+                fs.returns_pretrained = True
+
+
+def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary) -> None:
+    lo, hi = node.lineno, getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
+    for c in calls:
+        if lo <= c.lineno <= hi:
+            has = any(k.arg in ("sampler", "batch_sampler") or k.arg is None for k in c.keywords)
+            fs.builds_loader = "sampler" if has or fs.builds_loader == "sampler" else "plain"
+            fs.loader_line = fs.loader_line or c.lineno
+
+
+def _call_sites(mod, sc, out: ModuleSummary) -> None:
+    evals = [e for e in sc.events if e.attr == "eval" and not e.via]
+    from toolkit.static.engine import exclusive
+
+    prior: list[str] = []
+    for e in sc.events:
+        if e.via or not isinstance(e.node, ast.Call):
+            continue
+        f = e.node.func
+        if not isinstance(f, ast.Name | ast.Attribute) or not e.q or e.q[0] == "<":
+            continue
+        if isinstance(f, ast.Attribute) and e.q.split(".", 1)[0] not in mod.imports:
+            if not (isinstance(f.value, ast.Name) and f.value.id == "self"):
+                continue  # a method call on an object: not resolvable by name
+        out.calls.append(
+            CallSite(
+                e.q,
+                mod.path,
+                e.line,
+                bool(e.ctx & {"no_grad", "inference_mode"}),
+                any(v.idx < e.idx and not exclusive(v, e) for v in evals),
+                any(RANK_RE.search(k) and not flip for k, flip in e.arms),
+                sc.name if sc.node is not None else "<module>",
+                tuple(prior[-12:]),
+            )
+        )
+        prior.append(e.q)
