@@ -304,6 +304,8 @@ def roles_for_value(mod: ModuleFacts, value: ast.expr) -> set[str]:
             arg = dotted(value.args[0])
             if last != "compile" or "model" in inner or (arg and mod.is_model(arg)):
                 roles |= inner | {"model"}
+    if last.endswith(("ForCausalLM", "LMHeadModel")) and last[:1].isupper():
+        roles |= {"model", "causal_lm"}
     if last in mod.module_classes or last in (
         "Sequential",
         "Linear",

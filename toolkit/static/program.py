@@ -74,7 +74,7 @@ class ClassSummary:
     module: str
     path: str
     forward_head: str = ""  # softmax / log_softmax / sigmoid when forward always ends with it
-    batchnorm: bool = False  # builds nn.BatchNorm*d layers
+    batchnorm: bool = False  # builds nn.BatchNorm1d layers (a batch of one raises in training)
 
 
 @dataclass
@@ -245,7 +245,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         from toolkit.static.rules.losses import _class_head
 
         bn = any(
-            mod.resolve(c.func).rsplit(".", 1)[-1].startswith(("BatchNorm", "SyncBatchNorm"))
+            mod.resolve(c.func).rsplit(".", 1)[-1] == "BatchNorm1d"
             for c in ast.walk(cls)
             if isinstance(c, ast.Call)
         )

@@ -251,3 +251,72 @@ def fit_on_eval(mod: ModuleFacts):
         arg = dotted(c.args[0])
         if arg and FIT_EVAL_RE.search(arg.rsplit(".", 1)[-1]) and "train" not in arg.lower():
             yield Hit(c, f"'{recv}.{c.func.attr}({arg})' fits preprocessing on evaluation data")  # type: ignore[attr-defined]
+
+
+def _batchnorm1d_models(mod: ModuleFacts) -> list[str]:
+    """Classes (here or in another checked file) and Sequentials built with BatchNorm1d that
+    this file instantiates."""
+    out = []
+    for name, vals in mod.assigns.items():
+        for v, _ in vals:
+            inner = v
+            while (
+                isinstance(inner, ast.Call)
+                and isinstance(inner.func, ast.Attribute)
+                and inner.func.attr in ("to", "cuda")
+                and isinstance(inner.func.value, ast.Call)
+            ):
+                inner = inner.func.value
+            if not isinstance(inner, ast.Call) or isinstance(inner.func, ast.Call):
+                continue
+            q = mod.resolve(inner.func)
+            last = q.rsplit(".", 1)[-1]
+            bn = False
+            if last in mod.module_classes:
+                bn = _has_bn1d(mod, mod.module_classes[last])
+            elif mod.program is not None and last[:1].isupper():
+                cs = mod.program.cls(q, exclude_path=mod.path)
+                bn = cs is not None and cs.batchnorm
+            elif last == "Sequential":
+                bn = _has_bn1d(mod, inner)
+            if bn:
+                out.append(name)
+    return out
+
+
+def _has_bn1d(mod: ModuleFacts, node: ast.AST) -> bool:
+    return any(
+        isinstance(c, ast.Call) and mod.resolve(c.func).rsplit(".", 1)[-1] == "BatchNorm1d"
+        for c in ast.walk(node)
+    )
+
+
+@rule(
+    "LC509",
+    "batchnorm-last-batch-of-one",
+    "warning",
+    TORCH,
+    """Flags a training ``DataLoader`` without ``drop_last=True`` feeding a model with
+    ``BatchNorm1d`` (defined in this file or another checked file). When the dataset size leaves
+    a remainder of 1, the last batch has one sample and BatchNorm1d in training mode raises
+    "Expected more than 1 value per channel when training" at the end of an epoch, hours in; a
+    remainder of a few samples gives noisy batch statistics.""",
+    "pass drop_last=True to the training DataLoader",
+)
+def batchnorm_last_batch(mod: ModuleFacts):
+    if not mod.trains or not mod.calls_q("DataLoader"):
+        return
+    models = _batchnorm1d_models(mod)
+    if not models:
+        return
+    for c, name, ds in loaders(mod):
+        if has_star_kwargs(c) or not _is_train_loader(name, ds):
+            continue
+        if kwarg(c, "batch_sampler") is not None or mod.value_of(kwarg(c, "drop_last"), False):
+            continue
+        if len(c.args) >= 9:  # positional drop_last
+            continue
+        yield Hit(
+            c,
+            f"training loader '{name or ds}' keeps a last partial batch (no drop_last=True) and '{models[0]}' has BatchNorm1d: a last batch of one sample raises in training mode",
+        )

@@ -632,3 +632,59 @@ def optimizer_before_peft(mod: ModuleFacts):
                 before[0].node,
                 f"optimizer is built from '{wrapped}.parameters()' before get_peft_model: the LoRA adapters are not in it",
             )
+
+
+def _shifted(mod: ModuleFacts, expr: ast.AST | None, start: int, depth: int = 0) -> bool:
+    """``expr`` is ``x[..., 1:]`` (start=1) / ``x[:, :-1]`` (start=0) on the last axis, possibly
+    through ``.contiguous()`` / ``.clone()`` or one assignment."""
+    if expr is None or depth > 2:
+        return False
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        if expr.func.attr in ("contiguous", "clone", "to", "long"):
+            return _shifted(mod, expr.func.value, start, depth + 1)
+        return False
+    if isinstance(expr, ast.Name):
+        vals = mod.assigns.get(expr.id, [])
+        return len(vals) == 1 and _shifted(mod, vals[0][0], start, depth + 1)
+    if not isinstance(expr, ast.Subscript):
+        return False
+    sl = expr.slice
+    if isinstance(sl, ast.Tuple) and sl.elts:
+        sl = sl.elts[-1]
+    if not isinstance(sl, ast.Slice) or sl.step is not None:
+        return False
+    lo, hi = mod.value_of(sl.lower, None), mod.value_of(sl.upper, None)
+    if start == 1:
+        return lo == 1 and sl.upper is None
+    return sl.lower is None and hi == -1
+
+
+@rule(
+    "LC819",
+    "labels-shifted-for-causal-lm",
+    "error",
+    ("transformers",),
+    """Flags labels shifted by hand (``labels=input_ids[:, 1:]``, with ``input_ids[:, :-1]`` as
+    input) passed to a Hugging Face causal LM (``...ForCausalLM``, ``...LMHeadModel``). The model
+    shifts ``labels`` itself, so the loss trains every position to predict the token two ahead;
+    the loss still falls and generation comes out garbled. Pass ``labels=input_ids`` unshifted
+    (use -100 to mask positions).""",
+    "pass labels=input_ids (the same tensor as input_ids; the model shifts internally), masking with -100",
+)
+def labels_shifted_twice(mod: ModuleFacts):
+    causal = mod.names_with("causal_lm")
+    if not causal:
+        return
+    for c in mod.all_calls:
+        f = c.func
+        callee = dotted(f) if isinstance(f, ast.Name | ast.Attribute) else ""
+        if callee not in causal and not (
+            isinstance(f, ast.Attribute) and f.attr == "forward" and dotted(f.value) in causal
+        ):
+            continue
+        labels = kwarg(c, "labels")
+        if _shifted(mod, labels, 1):
+            yield Hit(
+                c,
+                f"labels '{ast.unparse(labels)}' are already shifted by one, and '{callee}' (a causal LM) shifts them again: it learns to predict two tokens ahead",
+            )

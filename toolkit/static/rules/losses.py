@@ -19,11 +19,23 @@ FUNCTIONAL = {
 }
 
 
-def loss_calls(mod: ModuleFacts):
-    """(call, loss class name, input expr, target expr) for every loss application."""
-    if "loss_calls" in mod._cache:
-        yield from mod._cache["loss_calls"]
+REGRESSION_LOSSES = {
+    "mse_loss": "MSELoss",
+    "smooth_l1_loss": "SmoothL1Loss",
+    "huber_loss": "HuberLoss",
+    "l1_loss": "L1Loss",
+    "kl_div": "KLDivLoss",
+}
+
+
+def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
+    """(call, loss class name, input expr, target expr) for every loss application
+    (classification losses; ``extra`` adds more functional name -> class pairs)."""
+    key = "loss_calls" + ("+" if extra else "")
+    if key in mod._cache:
+        yield from mod._cache[key]
         return
+    functional = {**FUNCTIONAL, **(extra or {})}
     out = []
     lossy = {k for k, v in mod.kinds.items() if any(r.startswith("loss_fn:") for r in v)}
     for c in mod.all_calls:
@@ -33,19 +45,19 @@ def loss_calls(mod: ModuleFacts):
             q = mod.resolve(c.func)
         last = q.rsplit(".", 1)[-1]
         if (
-            last not in FUNCTIONAL
+            last not in functional
             and not isinstance(c.func, ast.Call)
             and dotted(c.func) not in lossy
         ):
             continue
         kind = None
-        if last in FUNCTIONAL and (
+        if last in functional and (
             q.startswith("torch.") or q.startswith("F.") or "functional" in q
         ):
-            kind = FUNCTIONAL[last]
+            kind = functional[last]
         elif isinstance(c.func, ast.Call):  # nn.CrossEntropyLoss()(x, y)
             inner = mod.resolve(c.func.func).rsplit(".", 1)[-1]
-            if inner in FUNCTIONAL.values():
+            if inner in functional.values():
                 kind = inner
         else:
             for r in mod.kinds.get(dotted(c.func), ()):
@@ -56,7 +68,7 @@ def loss_calls(mod: ModuleFacts):
         inp = c.args[0] if c.args else kwarg(c, "input")
         tgt = c.args[1] if len(c.args) > 1 else kwarg(c, "target")
         out.append((c, kind, inp, tgt))
-    mod._cache["loss_calls"] = out
+    mod._cache[key] = out
     yield from out
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import ModuleFacts, dotted, on_path
+from toolkit.static.engine import ModuleFacts, dotted, kwarg, on_path
 from toolkit.static.rules._common import (
     backward_events,
     grad_owner,
@@ -478,3 +479,136 @@ def method_not_called(mod: ModuleFacts):
         )
         if ok:
             yield Hit(st, f"'{recv}.{attr}' is referenced but not called: add ()")
+
+
+EPOCH_SCHEDULERS = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "PolynomialLR")
+PER_STEP_HINT = re.compile(r"step|iter|len\(|batch|total|num_training|max_steps", re.I)
+
+
+def _epoch_scheduler(mod: ModuleFacts, recv: str) -> tuple[str, str] | None:
+    """(class, argument text) when ``recv`` is a scheduler whose period is counted in epochs."""
+    for v, _ in mod.assigns.get(recv, []):
+        if not isinstance(v, ast.Call):
+            continue
+        last = mod.resolve(v.func).rsplit(".", 1)[-1]
+        if last not in EPOCH_SCHEDULERS:
+            continue
+        period = None
+        for k in ("step_size", "milestones", "T_max", "total_iters"):
+            period = kwarg(v, k) if kwarg(v, k) is not None else period
+        if period is None and len(v.args) > 1 and last != "ExponentialLR":
+            period = v.args[1]
+        text = ast.unparse(period) if period is not None else ""
+        if text and PER_STEP_HINT.search(text) and "epoch" not in text.lower():
+            return None  # the period is counted in optimizer steps: stepping per batch is right
+        if last == "CosineAnnealingLR" and "epoch" not in text.lower():
+            return None  # T_max of unknown unit: commonly the total number of steps
+        return last, text
+    return None
+
+
+@rule(
+    "LC112",
+    "epoch-scheduler-stepped-per-batch",
+    "warning",
+    TORCH,
+    """Flags ``scheduler.step()`` inside the batch loop when the scheduler's period is counted in
+    epochs (``StepLR(step_size=30)``, ``MultiStepLR(milestones=[30, 60])``, ``ExponentialLR``,
+    ``CosineAnnealingLR(T_max=epochs)``). Stepped per batch, the schedule runs through in the
+    first epoch(s): the learning rate collapses (ExponentialLR with gamma 0.95 is below 1e-20 of
+    its start after 1,000 batches) and the rest of training barely moves.""",
+    "call scheduler.step() once per epoch (after the batch loop), or size the schedule in steps",
+)
+def epoch_scheduler_per_batch(mod: ModuleFacts):
+    for sc in mod.bw_scopes:
+        for s in sched_step_events(mod, sc):
+            if not s.loops or any(is_mod_test(t) for t in s.ifs):
+                continue
+            loop = mod._loop_nodes.get(s.loops[-1])
+            if not isinstance(loop, ast.For | ast.AsyncFor) or not mod._loaderish(loop.iter):
+                continue
+            found = _epoch_scheduler(mod, s.recv)
+            if found is None:
+                continue
+            cls, period = found
+            what = f"{cls}({period})" if period else cls
+            yield Hit(
+                s.node,
+                f"'{s.text}' runs every batch but '{s.recv}' is {what}, a schedule counted in epochs: it runs through in the first epoch(s)",
+            )
+
+
+TARGET_NAME_RE = re.compile(r"target|teacher|ema|old|frozen|ref", re.I)
+
+
+def _model_calls(mod: ModuleFacts, expr: ast.AST, depth: int = 0) -> list[ast.Call]:
+    """Model forward calls ``expr`` is computed from, not cut by ``.detach()``/``.item()``."""
+    out: list[ast.Call] = []
+    if depth > 3:
+        return out
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        if expr.func.attr in ("detach", "item", "detach_", "numpy", "tolist", "cpu_detach"):
+            return out
+    if isinstance(expr, ast.Name):
+        vals = mod.assigns.get(expr.id, [])
+        if len(vals) == 1 and not isinstance(vals[0][1], ast.For | ast.AsyncFor):
+            return _model_calls(mod, vals[0][0], depth + 1)
+        return out
+    if isinstance(expr, ast.Call):
+        f = expr.func
+        if isinstance(f, ast.Name | ast.Attribute) and mod.is_model(dotted(f)):
+            out.append(expr)
+            return out
+    for child in ast.iter_child_nodes(expr):
+        if isinstance(child, ast.expr):
+            out += _model_calls(mod, child, depth)
+    return out
+
+
+def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
+    for sc in mod.scopes:
+        for e in sc.events:
+            if e.node is call:
+                return bool(e.ctx & {"no_grad", "inference_mode"})
+    return False
+
+
+@rule(
+    "LC113",
+    "target-not-detached",
+    "warning",
+    TORCH,
+    """Flags a loss whose target is computed by a network in the same graph: a bootstrapped
+    TD target (``reward + gamma * model(next_state).max(1)[0]``) or a teacher's/target network's
+    output that is neither detached nor computed under ``torch.no_grad()``. Backward then also
+    pushes the target towards the prediction (the online network chases its own moving target,
+    DQN/actor-critic diverge) or fills the teacher with gradients it never uses.""",
+    "compute the target under torch.no_grad() (or call .detach() on it)",
+)
+def target_not_detached(mod: ModuleFacts):
+    from toolkit.static.rules.losses import REGRESSION_LOSSES, loss_calls
+
+    if not mod.calls_attr("backward"):
+        return
+    frozen = "requires_grad_(False)" in mod.source or "requires_grad = False" in mod.source
+    for c, kind, inp, tgt in loss_calls(mod, extra=REGRESSION_LOSSES):
+        if inp is None or tgt is None:
+            continue
+        pred_models = {dotted(m.func) for m in _model_calls(mod, inp)}
+        for m in _model_calls(mod, tgt):
+            name = dotted(m.func)
+            if _no_grad_at(mod, m):
+                continue
+            same = name in pred_models
+            aux = bool(TARGET_NAME_RE.search(name.rsplit(".", 1)[-1])) and not frozen
+            if same or aux:
+                why = (
+                    f"the same network '{name}' as the prediction"
+                    if same
+                    else f"'{name}', which is not frozen"
+                )
+                yield Hit(
+                    c,
+                    f"the target '{ast.unparse(tgt)}' comes from {why} without detach()/no_grad: backward flows into the target too",
+                )
+                break
