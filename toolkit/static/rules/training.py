@@ -591,7 +591,7 @@ def target_not_detached(mod: ModuleFacts):
     if not mod.calls_attr("backward"):
         return
     frozen = "requires_grad_(False)" in mod.source or "requires_grad = False" in mod.source
-    for c, kind, inp, tgt in loss_calls(mod, extra=REGRESSION_LOSSES):
+    for c, _kind, inp, tgt in loss_calls(mod, extra=REGRESSION_LOSSES):
         if inp is None or tgt is None:
             continue
         pred_models = {dotted(m.func) for m in _model_calls(mod, inp)}
