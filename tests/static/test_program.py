@@ -236,3 +236,30 @@ def test_ddp_loader_built_in_another_file(tmp_path: Path, fn: str, want: int):
 def test_pretrained_model_from_a_helper_left_in_eval(tmp_path: Path, train: str, want: int):
     root = write(tmp_path, {"loading.py": HF_LOADER, "train.py": HF_TRAIN.format(train=train)})
     assert len(codes(root, "LC205")) == want
+
+
+SNAPSHOT = """\
+import torch
+import torch.distributed as dist
+
+
+class Trainer:
+    def __init__(self, model, gpu_id):
+        dist.init_process_group("nccl")
+        self.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[gpu_id])
+        self.gpu_id = gpu_id
+
+    def _save(self, epoch):
+        torch.save(self.model.module.state_dict(), f"ckpt_{{epoch}}.pt")
+
+    def train(self, epochs):
+        for epoch in range(epochs):
+            if {guard}:
+                self._save(epoch)
+"""
+
+
+@pytest.mark.parametrize(("guard", "want"), [("self.gpu_id == 0 and epoch % 5 == 0", 0), ("epoch % 5 == 0", 1)])
+def test_rank_guard_in_the_caller(tmp_path: Path, guard: str, want: int):
+    root = write(tmp_path, {"trainer.py": SNAPSHOT.format(guard=guard)})
+    assert len(codes(root, "LC704")) == want

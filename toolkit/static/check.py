@@ -9,7 +9,10 @@ deviation is reported; 0 otherwise; 2 on usage error.
 from __future__ import annotations
 
 import gc
+import multiprocessing as mp
+import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.cli import EXIT_FAILED, EXIT_OK, Parser, print_json, run
@@ -43,6 +46,151 @@ def validate_codes(codes: Iterable[str], flag: str) -> None:
 
 
 KEEP_BYTES = 24_000_000  # source kept parsed between the two phases; beyond it, parse again
+PARALLEL_MIN_FILES = 48  # fewer files than this: one process (forking costs more than it saves)
+
+
+@dataclass
+class _Part:
+    """One process's share of the files: phase 1 state kept for phase 2."""
+
+    files: list[Path]
+    kept: dict[Path, ModuleFacts] = field(default_factory=dict)
+    sources: dict[Path, str] = field(default_factory=dict)
+    parse_errors: list[dict[str, str]] = field(default_factory=list)
+    checked: int = 0
+
+
+def _phase1(part: _Part, roots: list[Path], budget: int) -> list:
+    """Parse and summarize ``part.files``; keep the parsed facts within ``budget`` bytes."""
+    summaries = []
+    for f in part.files:
+        part.checked += 1
+        try:
+            source = f.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            part.parse_errors.append({"path": str(f), "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        facts, err = parse_facts(source, str(f))
+        if facts is None:
+            part.parse_errors.append({"path": str(f), "error": err or "parse error"})
+            continue
+        try:
+            summaries.append(summarize(facts, module_names(f, roots)))
+        except RecursionError:
+            pass  # the rules will say so in phase 2
+        if len(source) <= budget:
+            budget -= len(source)
+            part.kept[f] = facts
+        else:
+            part.sources[f] = source
+    return summaries
+
+
+def _phase2(
+    part: _Part, program: Program, sel: list[str] | None, ign: list[str], cfg: StaticConfig
+) -> tuple[list, list[dict[str, str]]]:
+    findings, errors = [], []
+    for f in part.files:
+        facts = part.kept.pop(f, None)
+        if facts is None:
+            if f not in part.sources:
+                continue
+            facts, _ = parse_facts(part.sources.pop(f), str(f))
+            if facts is None:
+                continue
+        if program.reaches(facts):
+            facts.reset(program)  # rebuild its scopes with the other files' summaries
+        else:
+            facts.program = program
+        facts.env = versions_for(f.parent.resolve())
+        extra = cfg.ignored_for(f) if cfg.per_file_ignores else []
+        found, err = run_rules(facts, sel, ign + extra)
+        if err:
+            errors.append({"path": str(f), "error": err})
+        findings.extend(found)
+    return findings, errors
+
+
+def _worker(conn, part: _Part, roots, sel, ign, cfg, budget) -> None:  # pragma: no cover - child
+    try:
+        conn.send(_phase1(part, roots, budget))
+        program = Program(conn.recv())
+        findings, errors = _phase2(part, program, sel, ign, cfg)
+        conn.send((findings, part.parse_errors + errors, part.checked))
+    except BaseException as exc:  # never leave the parent waiting
+        conn.send(exc)
+    finally:
+        conn.close()
+
+
+def _shares(files: list[Path], n: int) -> list[list[Path]]:
+    """``n`` shares of about equal bytes (largest files first, each to the lightest share)."""
+    sized = []
+    for f in files:
+        try:
+            sized.append((f.stat().st_size, f))
+        except OSError:
+            sized.append((0, f))
+    shares: list[list[Path]] = [[] for _ in range(n)]
+    load = [0] * n
+    for size, f in sorted(sized, key=lambda t: -t[0]):
+        i = load.index(min(load))
+        shares[i].append(f)
+        load[i] += size
+    order = {f: i for i, f in enumerate(files)}
+    return [sorted(s, key=order.__getitem__) for s in shares if s]
+
+
+def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
+    """Both phases in ``jobs`` forked processes; None where fork is unavailable."""
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:
+        return None
+    parts = [_Part(share) for share in _shares(files, jobs)]
+    procs, conns = [], []
+    try:
+        for part in parts:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker,
+                args=(child, part, roots, sel, ign, cfg, KEEP_BYTES // len(parts)),
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+            procs.append(proc)
+            conns.append(parent)
+    except OSError:
+        for proc in procs:
+            proc.kill()
+        return None
+    summaries = []
+    replies = [c.recv() for c in conns]
+    for r in replies:
+        if isinstance(r, BaseException):
+            raise r
+        summaries.extend(r)
+    for c in conns:
+        c.send(summaries)
+    result = CheckResult()
+    by_file: dict[str, list] = {}
+    for c in conns:
+        r = c.recv()
+        if isinstance(r, BaseException):
+            raise r
+        findings, errors, checked = r
+        for fd in findings:
+            by_file.setdefault(fd.path, []).append(fd)
+        result.parse_errors.extend(errors)
+        result.files_checked += checked
+    for proc in procs:
+        proc.join()
+    for f in files:
+        result.findings.extend(by_file.get(str(f), []))
+    order = {str(f): i for i, f in enumerate(files)}
+    result.parse_errors.sort(key=lambda e: order.get(e["path"], 0))
+    return result
 
 
 def check_paths(
@@ -50,68 +198,39 @@ def check_paths(
     select: list[str] | None = None,
     ignore: list[str] | None = None,
     config: StaticConfig | None = None,
+    jobs: int | None = None,
 ) -> CheckResult:
     """Analyze files and directories (recursing over ``*.py``) as one program; never raises on
     file content. Phase 1 parses and summarizes every file (call graph, per-function facts);
-    phase 2 runs the rules with those facts in reach."""
+    phase 2 runs the rules with those facts in reach. ``jobs``: processes (default: one per
+    CPU, at most 4, from 48 files up)."""
     cfg = config or StaticConfig()
     sel = select if select is not None else cfg.select
     ign = list(ignore or []) + list(cfg.ignore)
-    result = CheckResult()
     roots = [Path(p) for p in paths]
     files = list(iter_py_files(paths))
-    sources: dict[Path, str] = {}
-    kept: dict[Path, ModuleFacts] = {}
-    summaries = []
-    budget = KEEP_BYTES
+    if jobs is None:
+        jobs = min(os.cpu_count() or 1, 4) if len(files) >= PARALLEL_MIN_FILES else 1
     enabled = gc.isenabled()
     gc.disable()  # ASTs are acyclic: the collector only costs time while trees accumulate
     try:
-        for f in files:
-            result.files_checked += 1
-            try:
-                source = f.read_bytes().decode("utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                result.parse_errors.append(
-                    {"path": str(f), "error": f"{type(exc).__name__}: {exc}"}
-                )
-                continue
-            facts, err = parse_facts(source, str(f))
-            if facts is None:
-                result.parse_errors.append({"path": str(f), "error": err or "parse error"})
-                continue
-            try:
-                summaries.append(summarize(facts, module_names(f, roots)))
-            except RecursionError:
-                pass  # the rules will say so in phase 2
-            if len(source) <= budget:
-                budget -= len(source)
-                kept[f] = facts
-            else:
-                sources[f] = source
-        program = Program(summaries)
-        for f in files:
-            facts = kept.pop(f, None)
-            if facts is None:
-                if f not in sources:
-                    continue
-                facts, _ = parse_facts(sources.pop(f), str(f))
-                if facts is None:
-                    continue
-            if program.reaches(facts):
-                facts.reset(program)  # rebuild its scopes with the other files' summaries
-            else:
-                facts.program = program
-            facts.env = versions_for(f.parent.resolve())
-            extra = cfg.ignored_for(f) if cfg.per_file_ignores else []
-            findings, err = run_rules(facts, sel, ign + extra)
-            if err:
-                result.parse_errors.append({"path": str(f), "error": err})
-            result.findings.extend(findings)
+        if jobs > 1:
+            res = _parallel(files, roots, sel, ign, cfg, jobs)
+            if res is not None:
+                return res
+        part = _Part(files)
+        program = Program(_phase1(part, roots, KEEP_BYTES))
+        findings, errors = _phase2(part, program, sel, ign, cfg)
+        result = CheckResult(findings, part.checked, part.parse_errors)
+        if errors:
+            order = {str(f): i for i, f in enumerate(files)}
+            result.parse_errors = sorted(
+                part.parse_errors + errors, key=lambda e: order.get(e["path"], 0)
+            )
+        return result
     finally:
         if enabled:
             gc.enable()
-    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

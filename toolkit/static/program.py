@@ -18,27 +18,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit.static.engine import dotted
+
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
-# a file none of whose text mentions these has no fact a summary records
-RELEVANT = (
-    "zero_grad",
-    ".grad",
-    "eval(",
-    "train(",
-    ".step(",
-    "set_epoch",
-    "backward",
-    "no_grad",
-    "inference_mode",
-    "rank",
-    "main_process",
-    "softmax",
-    "sigmoid",
-    "logits",
-    "from_pretrained",
-    "DataLoader",
-    "save(",
-)
+# call sites are recorded (for the callee's rules) only in files that can give them a context
+CALLER_CONTEXT = ("no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)")
 RANK_RE = re.compile(
     r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
     re.I,
@@ -128,6 +112,9 @@ class Program:
         self.classes: dict[str, list[ClassSummary]] = {}
         self.calls_by_name: dict[str, list[CallSite]] = {}
         self.sets_epoch = any(m.sets_epoch for m in summaries)
+        self.any_pretrained = any(
+            f.returns_pretrained for m in summaries for f in m.functions.values()
+        )
         for m in summaries:
             for key, fs in m.functions.items():
                 self.funcs.setdefault(key.rsplit(".", 1)[-1], []).append(fs)
@@ -241,55 +228,86 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
     )
     module = names[0] if names else Path(mod.path).stem
+    src = mod.source
+    has_heads = any(k in src for k in ("softmax", "sigmoid", "Softmax", "Sigmoid"))
+    has_bn = "BatchNorm1d" in src
     for cname, cls in mod.module_classes.items():
         from toolkit.static.rules.losses import _class_head
 
-        bn = any(
+        bn = has_bn and any(
             mod.resolve(c.func).rsplit(".", 1)[-1] == "BatchNorm1d"
             for c in ast.walk(cls)
             if isinstance(c, ast.Call)
         )
-        out.classes[cname] = ClassSummary(cname, module, mod.path, _class_head(mod, cls, 0), bn)
-    src = mod.source
-    if not any(k in src for k in RELEVANT):
-        return out
+        head = _class_head(mod, cls, 0) if has_heads else ""
+        out.classes[cname] = ClassSummary(cname, module, mod.path, head, bn)
     heads = any(k in src for k in ("softmax", "sigmoid", "logits", "from_pretrained"))
     loader_calls = mod.calls_q("DataLoader")
-    for sc in mod.scopes:
-        node = sc.node
-        if node is None:
-            _call_sites(mod, sc, out)
-            continue
-        key = f"{sc.cls}.{sc.name}" if sc.cls else sc.name
-        fs = FuncSummary(key, module, mod.path, getattr(node, "lineno", 1))
+    funcs = []
+    for node in [*mod.by_type.get(ast.FunctionDef, []), *mod.by_type.get(ast.AsyncFunctionDef, [])]:
+        cls = getattr(node, "_lc_class", "")
+        key = f"{cls}.{node.name}" if cls else node.name  # type: ignore[attr-defined]
+        fs = FuncSummary(key, module, mod.path, node.lineno)  # type: ignore[attr-defined]
         a = node.args  # type: ignore[attr-defined]
         fs.params = [x.arg for x in [*a.posonlyargs, *a.args]]
-        own = [e for e in sc.events if not e.via]
-        for e in own:
-            if e.attr == "zero_grad":
-                fs.clears_grads.append(e.recv)
-            elif e.attr == "eval" and isinstance(e.node, ast.Call) and not e.node.args:
-                if mod.is_model(e.recv) or e.recv in fs.params:
-                    fs.sets_eval.append(e.recv)
-            elif e.attr == "train" and isinstance(e.node, ast.Call) and e.recv:
-                arg = e.node.args[0] if e.node.args else None
-                if not (isinstance(arg, ast.Constant) and arg.value is False):
-                    if mod.is_model(e.recv) or e.recv in fs.params:
-                        fs.sets_train.append(e.recv)
-            elif e.attr == "step" and is_scheduler(mod, e.recv) and e.recv:
-                fs.steps_scheduler = True
-            elif e.attr == "set_epoch":
-                fs.sets_epoch = True
         fs.no_grad = any(
             mod._ctx_of(d) in ("no_grad", "inference_mode")
             for d in node.decorator_list  # type: ignore[attr-defined]
         )
+        funcs.append((node.lineno, node.end_lineno or node.lineno, node, fs))  # type: ignore[attr-defined]
+        out.functions[key] = fs
+    if not funcs:
+        if any(k in src for k in CALLER_CONTEXT):
+            for sc in mod.scopes:
+                _call_sites(mod, sc, out)
+        return out
+    funcs.sort(key=lambda t: t[0])
+
+    def owner(line: int) -> FuncSummary | None:
+        best = None
+        for lo, hi, _n, fs in funcs:
+            if lo > line:
+                break
+            if line <= hi:
+                best = fs  # the innermost (latest-starting) function containing the line
+        return best
+
+    for attr in ("zero_grad", "eval", "train", "step", "set_epoch"):
+        for c in mod.calls_attr(attr):
+            fs = owner(c.lineno)
+            if fs is None:
+                continue
+            recv = dotted(c.func.value)  # type: ignore[attr-defined]
+            if attr == "zero_grad":
+                fs.clears_grads.append(recv)
+            elif attr == "eval" and not c.args:
+                if mod.is_model(recv) or recv.split(".")[0] in fs.params:
+                    fs.sets_eval.append(recv)
+            elif (
+                attr == "train"
+                and recv
+                and not (
+                    c.args and isinstance(c.args[0], ast.Constant) and c.args[0].value is False
+                )
+            ):
+                if mod.is_model(recv) or recv.split(".")[0] in fs.params:
+                    fs.sets_train.append(recv)
+            elif attr == "step" and recv and is_scheduler(mod, recv):
+                fs.steps_scheduler = True
+            elif attr == "set_epoch":
+                fs.sets_epoch = True
+    for st in mod.grad_none:
+        fs = owner(st.lineno)
+        if fs is not None:
+            fs.clears_grads.append(dotted(st.targets[0]))
+    for _lo, _hi, node, fs in funcs:
         if heads or fs.sets_eval:
             _returns(mod, node, fs)
         if loader_calls:
             _loaders(node, loader_calls, fs)
-        out.functions[key] = fs
-        _call_sites(mod, sc, out)
+    if any(k in src for k in CALLER_CONTEXT):
+        for sc in mod.scopes:
+            _call_sites(mod, sc, out)
     return out
 
 

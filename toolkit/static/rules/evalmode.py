@@ -280,6 +280,11 @@ def pretrained_names(mod: ModuleFacts) -> set[str]:
     "call model.train() before the training loop (and after any evaluation)",
 )
 def pretrained_never_train(mod: ModuleFacts):
+    if not mod.calls_attr("backward") or (
+        "from_pretrained" not in mod.source
+        and not (mod.program is not None and mod.program.any_pretrained)
+    ):
+        return
     pre = {n for n in pretrained_names(mod) if mod.is_model(n) or "model" in mod.kinds.get(n, ())}
     if not pre:
         return

@@ -24,6 +24,13 @@ SERVE = ("vllm", "sglang")
     "use 0.85-0.9 and raise it only after measuring peak memory",
 )
 def mem_headroom(mod: ModuleFacts):
+    src = mod.source
+    if (
+        "gpu-memory-utilization" not in src
+        and "mem-fraction-static" not in src
+        and ("gpu_memory_utilization" not in src and "mem_fraction_static" not in src)
+    ):
+        return
     flags = ("--gpu-memory-utilization", "--mem-fraction-static")
     for seq in mod.nodes(ast.List, ast.Tuple):
         vals = [mod.value_of(e, None) for e in seq.elts]
@@ -190,6 +197,8 @@ def cudnn(mod: ModuleFacts):
     "use a tensor-parallel size that divides the number of attention heads (1, 2, 4 or 8)",
 )
 def tp_size(mod: ModuleFacts):
+    if "tensor_parallel_size" not in mod.source and "tp_size" not in mod.source:
+        return
     for c in mod.all_calls:
         for k in ("tensor_parallel_size", "tp_size"):
             v = mod.value_of(kwarg(c, k), None)
