@@ -259,7 +259,9 @@ class Trainer:
 """
 
 
-@pytest.mark.parametrize(("guard", "want"), [("self.gpu_id == 0 and epoch % 5 == 0", 0), ("epoch % 5 == 0", 1)])
+@pytest.mark.parametrize(
+    ("guard", "want"), [("self.gpu_id == 0 and epoch % 5 == 0", 0), ("epoch % 5 == 0", 1)]
+)
 def test_rank_guard_in_the_caller(tmp_path: Path, guard: str, want: int):
     root = write(tmp_path, {"trainer.py": SNAPSHOT.format(guard=guard)})
     assert len(codes(root, "LC704")) == want

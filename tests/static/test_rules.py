@@ -60,7 +60,7 @@ def test_catalogue_metadata() -> None:
     assert len(RULES) >= 40
     names = set()
     for r in RULES:
-        assert re.fullmatch(r"LC[1-9]\d\d", r.code)
+        assert re.fullmatch(r"LC\d\d\d", r.code)
         assert r.severity in SEVERITIES
         assert r.frameworks and r.doc and r.fix
         assert len(r.doc) > 80, f"{r.code} doc too short"
@@ -70,4 +70,4 @@ def test_catalogue_metadata() -> None:
 
 def test_every_area_has_rules() -> None:
     areas = {r.code[:3] for r in RULES}
-    assert areas >= {f"LC{i}" for i in range(1, 10)}
+    assert areas >= {f"LC{i}" for i in range(0, 10)}

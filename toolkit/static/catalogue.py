@@ -7,6 +7,7 @@ Code ranges (stable):
 
 | range | area |
 |---|---|
+| LC0xx | names and imports a run fails on (pyflakes), keyword arguments vs. installed signatures |
 | LC1xx | training loop: gradients, step order, accumulation |
 | LC2xx | train/eval mode, no_grad in evaluation |
 | LC3xx | loss functions fed the wrong thing |
@@ -27,6 +28,7 @@ from typing import Any
 SEVERITIES = ("error", "warning", "info")
 
 AREAS = {
+    "LC0": "names and imports",
     "LC1": "training loop",
     "LC2": "eval mode",
     "LC3": "losses",

@@ -84,6 +84,8 @@ class ModuleSummary:
     calls: list[CallSite] = field(default_factory=list)
     sets_epoch: bool = False
     distributed: bool = False
+    is_run: bool = False  # a script or training code (see rules.names.is_run_file)
+    imports: list[str] = field(default_factory=list)  # dotted origins of its imports
 
 
 def module_names(path: Path, roots: list[Path]) -> list[str]:
@@ -124,6 +126,23 @@ class Program:
                 self.calls_by_name.setdefault(c.q.rsplit(".", 1)[-1], []).append(c)
         self._mod_names = {m.path: m.names for m in summaries}
         self.all_names = {n for m in summaries for n in m.names}
+        self.top_names = {n.split(".", 1)[0] for n in self.all_names}
+        by_name: dict[str, list[str]] = {}
+        for m in summaries:
+            for n in m.names:
+                by_name.setdefault(n, []).append(m.path)
+        self.run_closure: set[str] = set()
+        for m in summaries:
+            if not m.is_run:
+                continue
+            self.run_closure.add(m.path)
+            for origin in m.imports:  # the checked files a run file imports (one level)
+                parts = origin.split(".")
+                for i in range(len(parts), 0, -1):
+                    hit = by_name.get(".".join(parts[:i]))
+                    if hit:
+                        self.run_closure.update(hit)
+                        break
 
     def reaches(self, mod) -> bool:
         """``mod`` imports something from another checked file (its facts then depend on them)."""
@@ -223,7 +242,11 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     from toolkit.static.rules._common import is_scheduler
 
     out = ModuleSummary(mod.path, names)
+    from toolkit.static.rules.names import is_run_file
+
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
+    out.is_run = is_run_file(mod)
+    out.imports = sorted(set(mod.imports.values()))
     out.distributed = bool(
         mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
     )

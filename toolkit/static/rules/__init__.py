@@ -11,6 +11,7 @@ from toolkit.static.rules import (  # noqa: F401
     evalmode,
     hf,
     losses,
+    names,
     serving,
     training,
 )

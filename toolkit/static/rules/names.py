@@ -1,0 +1,258 @@
+"""LC0xx: names and imports a run would fail on (pyflakes), keyword arguments against the
+installed library's signatures."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import sys
+from functools import lru_cache
+from types import SimpleNamespace
+
+from toolkit.static.catalogue import Hit, rule
+from toolkit.static.engine import ModuleFacts
+
+PY = ("python",)
+RUN_CALLS = ("DataLoader", "Trainer", "SFTTrainer", "from_pretrained", "init_process_group")
+DYNAMIC = ("exec(", "globals()[", "globals().update", "locals()[", "__builtins__[", "vars()[")
+KNOWN_TOP = (
+    "torch", "torchvision", "torchaudio", "transformers", "datasets", "accelerate", "peft",
+    "trl", "lightning", "pytorch_lightning", "deepspeed", "numpy", "pandas", "sklearn", "scipy",
+    "matplotlib", "tqdm", "wandb", "mlflow", "tensorboard", "einops", "safetensors",
+    "tokenizers", "evaluate", "bitsandbytes", "vllm", "sglang", "timm", "yaml", "PIL",
+)  # fmt: skip
+
+
+def runs(mod: ModuleFacts) -> bool:
+    """The file is run code: a script (``__main__`` block), a training step, or builds the
+    pieces of a run (optimizer, loader, trainer, pretrained model), or is imported by such a
+    file among the checked ones. Library modules are left to ruff/pyflakes proper."""
+    if mod.program is not None and mod.path in mod.program.run_closure:
+        return True
+    return is_run_file(mod)
+
+
+def is_run_file(mod: ModuleFacts) -> bool:
+    if "__main__" in mod.source or mod.calls_attr("backward"):
+        return True
+    if mod.names_with("optimizer"):
+        return True
+    return bool(mod.calls_q(*RUN_CALLS))
+
+
+def _at(line: int, col: int) -> SimpleNamespace:
+    return SimpleNamespace(lineno=line, col_offset=col)
+
+
+def _undefined(mod: ModuleFacts) -> list[tuple[int, int, str, str]]:
+    """(line, col, name, hint) for each undefined name pyflakes reports in run code; hint is
+    '' when nothing suggests what was meant."""
+    if "pyflakes" in mod._cache:
+        return mod._cache["pyflakes"]
+    out: list[tuple[int, int, str, str]] = []
+    mod._cache["pyflakes"] = out
+    if not runs(mod) or any(d in mod.source for d in DYNAMIC):
+        return out
+    from pyflakes import messages
+    from pyflakes.checker import Checker
+
+    try:
+        checker = Checker(mod.tree, filename=mod.path)
+    except Exception:  # pyflakes on an odd tree (or too deep): no finding, no crash
+        return out
+    for m in checker.messages:
+        if isinstance(m, messages.UndefinedName | messages.UndefinedLocal):
+            name = m.message_args[0]
+            out.append((m.lineno, m.col, name, _hint(mod, name)))
+    return out
+
+
+@rule(
+    "LC001",
+    "undefined-name",
+    "error",
+    PY,
+    """Flags a name that is used but never defined or imported (pyflakes' undefined-name check)
+    when it is a near-miss of a name that exists (``torhc.zeros``) or a standard alias whose
+    import is missing (``nn``, ``F``, ``np`` without ``import torch.nn as nn``...). The run gets
+    through data loading, model building and maybe hours of training before the line executes
+    and raises ``NameError``. Checked on run code: scripts, training code, and the checked
+    files they import; files that build names dynamically (``exec``, ``globals()[...]``) are
+    skipped. Other undefined names are LC004.""",
+    "define or import the name (check the spelling)",
+)
+def undefined_name(mod: ModuleFacts):
+    for line, col, name, hint in _undefined(mod):
+        if hint:
+            yield Hit(_at(line, col), f"'{name}' is not defined: {hint}")
+
+
+@rule(
+    "LC004",
+    "undefined-name-unknown",
+    "info",
+    PY,
+    """Flags a name that is used but never defined or imported, with no near-miss or known
+    alias to suggest what was meant (``train_loader`` in a snippet that expects it from
+    elsewhere). It raises ``NameError`` if the line runs; often the file is a fragment meant to
+    be pasted or exec'd, so this is advisory.""",
+    "define or import the name, or pass it in",
+)
+def undefined_name_unknown(mod: ModuleFacts):
+    for line, col, name, hint in _undefined(mod):
+        if not hint:
+            yield Hit(_at(line, col), f"'{name}' is not defined anywhere in this file")
+
+
+def _hint(mod: ModuleFacts, name: str) -> str:
+    known = set(mod.imports) | set(KNOWN_TOP)  # modules and imported names: typos of these
+    close = difflib.get_close_matches(name, sorted(known - {name}), n=1, cutoff=0.8)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if name in ("nn", "F", "optim", "np", "pd", "plt", "dist"):
+        full = {
+            "nn": "import torch.nn as nn",
+            "F": "import torch.nn.functional as F",
+            "optim": "import torch.optim as optim",
+            "np": "import numpy as np",
+            "pd": "import pandas as pd",
+            "plt": "import matplotlib.pyplot as plt",
+            "dist": "import torch.distributed as dist",
+        }[name]
+        return f"missing '{full}'?"
+    return ""
+
+
+@lru_cache(maxsize=1)
+def _installed_tops() -> frozenset[str]:
+    from importlib import metadata
+
+    try:
+        tops = set(metadata.packages_distributions())
+    except Exception:  # pragma: no cover - broken metadata
+        tops = set()
+    return frozenset(tops | set(sys.stdlib_module_names) | set(KNOWN_TOP))
+
+
+def _importable(top: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _guarded(mod: ModuleFacts) -> set[int]:
+    """Lines of imports inside ``try`` blocks (optional dependencies)."""
+    out: set[int] = set()
+    for t in mod.nodes(ast.Try):
+        for st in t.body:
+            for n in ast.walk(st):
+                if isinstance(n, ast.Import | ast.ImportFrom):
+                    out.add(n.lineno)
+    return out
+
+
+def edits(a: str, b: str) -> int:
+    """Edit distance counting a swap of two neighbours as one edit (``torhc`` -> ``torch``: 1)."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+@rule(
+    "LC002",
+    "unresolved-import",
+    "error",
+    PY,
+    """Flags an import of a top-level module that is not installed, not in the standard
+    library and not among the checked files, when its name is one edit (a swap, a missing,
+    extra or wrong letter) from a module of the ML stack or one the file imports correctly
+    (``import torhc``, ``from trnasformers import ...``, ``import nunpy``): a typo that raises
+    ``ModuleNotFoundError`` at start-up on every machine. A missing package with no close match
+    is not flagged (it may be installed where the code runs), nor is one close to a checked
+    file's own module; imports inside ``try`` are skipped.""",
+    "fix the module name",
+)
+def unresolved_import(mod: ModuleFacts):
+    imports = mod.nodes(ast.Import, ast.ImportFrom)
+    if not imports:
+        return
+    local = set(mod.program.top_names) if mod.program is not None else set()
+    # what a typo would have meant: the ML stack, or a module this file imports correctly
+    wanted = (set(KNOWN_TOP) | {o.split(".", 1)[0] for o in mod.imports.values()}) & (
+        _installed_tops() | set(KNOWN_TOP)
+    )
+    guarded = None
+    for node in imports:
+        if isinstance(node, ast.ImportFrom):
+            if node.level or not node.module:
+                continue
+            tops = [node.module.split(".")[0]]
+        else:
+            tops = [a.name.split(".")[0] for a in node.names]
+        for top in tops:
+            if top in local or top in _installed_tops() or _importable(top):
+                continue
+            if top.rstrip("0123456789") != top:
+                continue  # urllib3, pkg2: a versioned sibling package, not a typo
+            close = [
+                k
+                for k in difflib.get_close_matches(top, sorted(wanted), n=3, cutoff=0.7)
+                if k != top and edits(top, k) == 1
+            ]
+            if not close:
+                continue
+            if guarded is None:
+                guarded = _guarded(mod)
+            if node.lineno in guarded:
+                continue
+            yield Hit(node, f"no module named '{top}': did you mean '{close[0]}'?")
+
+
+@rule(
+    "LC003",
+    "unknown-keyword-argument",
+    "error",
+    PY,
+    """Flags a keyword argument that the installed library's callable does not accept
+    (``DataLoader(ds, num_worker=4)``, ``AdamW(params, weight_decy=0.01)``): ``TypeError`` at the
+    call. Parameters are read from the installed package's source without importing it
+    (currently torch); callables taking ``**kwargs``, decorated or private ones and names the
+    import chain does not lead to are not checked.""",
+    "use a parameter the installed version accepts (see its signature)",
+)
+def unknown_keyword(mod: ModuleFacts):
+    from toolkit.static.signatures import PACKAGES, keywords
+
+    if not any(mod.imported(p) for p in PACKAGES):
+        return
+    for c in mod.all_calls:
+        if not c.keywords or isinstance(c.func, ast.Call):
+            continue
+        q = mod.resolve(c.func)
+        if not q or q.split(".", 1)[0] not in PACKAGES or "._" in q:
+            continue  # private APIs change between releases: the installed one may not be yours
+        if q.split(".", 1)[0] not in {o.split(".", 1)[0] for o in mod.imports.values()}:
+            continue
+        names = [k.arg for k in c.keywords if k.arg is not None]
+        if not names:
+            continue
+        accepted = keywords(q)
+        if accepted is None:
+            continue
+        for k in names:
+            if k not in accepted:
+                close = difflib.get_close_matches(k, sorted(accepted), n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'?" if close else "TypeError at the call"
+                yield Hit(c, f"'{q}' takes no keyword '{k}' in the installed version: {hint}")
