@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.static.engine import dotted
+from toolkit.static.engine import cond_text, dotted
 
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
@@ -279,21 +279,15 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         )
         funcs.append((node.lineno, node.end_lineno or node.lineno, node, fs))  # type: ignore[attr-defined]
         out.functions[key] = fs
-    if not funcs:
-        if any(k in src for k in CALLER_CONTEXT):
-            for sc in mod.scopes:
-                _call_sites(mod, sc, out)
-        return out
     funcs.sort(key=lambda t: t[0])
 
+    at: list[FuncSummary | None] = [None] * (len(mod.lines) + 2)
+    for lo, hi, _n, fs in funcs:  # outer functions first: inner ones overwrite their lines
+        at[lo : hi + 1] = [fs] * (min(hi, len(at) - 1) - lo + 1)
+
     def owner(line: int) -> FuncSummary | None:
-        best = None
-        for lo, hi, _n, fs in funcs:
-            if lo > line:
-                break
-            if line <= hi:
-                best = fs  # the innermost (latest-starting) function containing the line
-        return best
+        """The innermost function containing ``line``."""
+        return at[line] if 0 <= line < len(at) else None
 
     for attr in ("zero_grad", "eval", "train", "step", "set_epoch"):
         for c in mod.calls_attr(attr):
@@ -329,8 +323,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         if loader_calls:
             _loaders(node, loader_calls, fs)
     if any(k in src for k in CALLER_CONTEXT):
-        for sc in mod.scopes:
-            _call_sites(mod, sc, out)
+        _call_sites(mod, out, owner)
     return out
 
 
@@ -379,30 +372,49 @@ def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary) -> None:
             fs.loader_line = fs.loader_line or c.lineno
 
 
-def _call_sites(mod, sc, out: ModuleSummary) -> None:
-    evals = [e for e in sc.events if e.attr == "eval" and not e.via]
-    from toolkit.static.engine import exclusive
-
-    prior: list[str] = []
-    for e in sc.events:
-        if e.via or not isinstance(e.node, ast.Call):
+def _call_sites(mod, out: ModuleSummary, owner) -> None:
+    """Calls that may reach a function of a checked file, with their context read from line
+    ranges (no scopes needed): inside a ``with no_grad()`` / ``inference_mode()`` block, after
+    an ``.eval()`` earlier in the same function, under an ``if`` on the rank."""
+    no_grad: list[tuple[int, int]] = []
+    for w in mod.nodes(ast.With, ast.AsyncWith):
+        if any(mod._ctx_of(i.context_expr) in ("no_grad", "inference_mode") for i in w.items):
+            no_grad.append((w.body[0].lineno, w.end_lineno or w.lineno))
+    ranked: list[tuple[int, int]] = []
+    for node in mod.nodes(ast.If):
+        if RANK_RE.search(cond_text(node.test)):
+            ranked.append((node.body[0].lineno, node.body[-1].end_lineno or node.lineno))
+    evals: dict[str, list[int]] = {}
+    for c in mod.calls_attr("eval"):
+        if not c.args:
+            fs = owner(c.lineno)
+            evals.setdefault(fs.name if fs else "<module>", []).append(c.lineno)
+    prior: dict[str, list[str]] = {}
+    for c in sorted(mod.all_calls, key=lambda n: (n.lineno, n.col_offset)):
+        f = c.func
+        if not isinstance(f, ast.Name | ast.Attribute):
             continue
-        f = e.node.func
-        if not isinstance(f, ast.Name | ast.Attribute) or not e.q or e.q[0] == "<":
+        q = mod.resolve(f)
+        if not q:
             continue
-        if isinstance(f, ast.Attribute) and e.q.split(".", 1)[0] not in mod.imports:
+        if isinstance(f, ast.Attribute) and q.split(".", 1)[0] not in mod.imports:
             if not (isinstance(f.value, ast.Name) and f.value.id == "self"):
                 continue  # a method call on an object: not resolvable by name
+        fs = owner(c.lineno)
+        caller = fs.name.rsplit(".", 1)[-1] if fs else "<module>"
+        key = fs.name if fs else "<module>"
+        line = c.lineno
+        before = prior.setdefault(key, [])
         out.calls.append(
             CallSite(
-                e.q,
+                q,
                 mod.path,
-                e.line,
-                bool(e.ctx & {"no_grad", "inference_mode"}),
-                any(v.idx < e.idx and not exclusive(v, e) for v in evals),
-                any(RANK_RE.search(k) and not flip for k, flip in e.arms),
-                sc.name if sc.node is not None else "<module>",
-                tuple(prior[-12:]),
+                line,
+                any(lo <= line <= hi for lo, hi in no_grad),
+                any(x < line for x in evals.get(key, ())),
+                any(lo <= line <= hi for lo, hi in ranked),
+                caller,
+                tuple(before[-12:]),
             )
         )
-        prior.append(e.q)
+        before.append(q)

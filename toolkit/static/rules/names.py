@@ -179,14 +179,14 @@ def edits(a: str, b: str) -> int:
     library and not among the checked files, when its name is one edit (a swap, a missing,
     extra or wrong letter) from a module of the ML stack or one the file imports correctly
     (``import torhc``, ``from trnasformers import ...``, ``import nunpy``): a typo that raises
-    ``ModuleNotFoundError`` at start-up on every machine. A missing package with no close match
+    ``ModuleNotFoundError`` at start-up on every machine. Checked on run code, like LC001. A missing package with no close match
     is not flagged (it may be installed where the code runs), nor is one close to a checked
     file's own module; imports inside ``try`` are skipped.""",
     "fix the module name",
 )
 def unresolved_import(mod: ModuleFacts):
     imports = mod.nodes(ast.Import, ast.ImportFrom)
-    if not imports:
+    if not imports or not runs(mod):
         return
     local = set(mod.program.top_names) if mod.program is not None else set()
     # what a typo would have meant: the ML stack, or a module this file imports correctly
@@ -229,13 +229,13 @@ def unresolved_import(mod: ModuleFacts):
     (``DataLoader(ds, num_worker=4)``, ``AdamW(params, weight_decy=0.01)``): ``TypeError`` at the
     call. Parameters are read from the installed package's source without importing it
     (currently torch); callables taking ``**kwargs``, decorated or private ones and names the
-    import chain does not lead to are not checked.""",
+    import chain does not lead to are not checked. Checked on run code, like LC001.""",
     "use a parameter the installed version accepts (see its signature)",
 )
 def unknown_keyword(mod: ModuleFacts):
     from toolkit.static.signatures import PACKAGES, keywords
 
-    if not any(mod.imported(p) for p in PACKAGES):
+    if not any(mod.imported(p) for p in PACKAGES) or not runs(mod):
         return
     for c in mod.all_calls:
         if not c.keywords or isinstance(c.func, ast.Call):
