@@ -75,3 +75,19 @@ def test_spike_reported_once_and_watch_ends_with_the_process(tmp_path: Path) -> 
     end = got[-1]
     assert end["event"] == "end" and end["reason"] == f"process {writer.pid} exited"
     assert end["passes"] >= 2 and time.monotonic() - t0 < 10
+
+
+def test_new_lines_scanned_for_nan_without_a_full_pass(tmp_path: Path) -> None:
+    from toolkit.logs.watch import Tail, nonfinite_in
+
+    log = tmp_path / "train.log"
+    log.write_text("step=1 loss=2.0\nstep=2 loss=nan grad_norm=inf\n")
+    tail = Tail(log)
+    found = {f.metric: f for f in nonfinite_in(tail.lines())}
+    assert found["loss"].step_start == 2 and found["loss"].severity == "error"
+    assert found["grad_norm"].evidence["first_value"] == "inf"
+    with log.open("a") as f:
+        f.write('{"step": 3, "loss": 1.0, "acc": NaN}\n{"step": 4, "lo')  # last line unfinished
+    (acc,) = nonfinite_in(tail.lines())
+    assert (acc.metric, acc.step_start, acc.severity) == ("acc", 3, "warning")
+    assert tail.lines() == []  # nothing new until the line is finished

@@ -5,8 +5,12 @@ they changed, the log is read again with :func:`toolkit.logs.readers.read_log` a
 detectors run over it. Findings of the live kinds (NaN/Inf, loss and grad-norm spikes,
 divergence, throughput drops) not reported before, keyed by (kind, metric, first step), are
 reported at once. After-the-fact kinds (plateau, overfitting, lr schedule) wait for the final
-pass when the watch ends. When one pass takes longer than the interval, the next waits twice
-the pass time, so watching never takes more than about a third of a core.
+pass when the watch ends. After a full pass of T seconds the next waits at least 2T, so the
+full passes never take more than about a third of a core.
+
+NaN/Inf do not wait for a pass: every ``interval_s`` the lines appended since the last look
+(JSONL or key=value text) are scanned for non-finite values, so a NaN is reported within about
+one interval however long the log is (the full pass over a 1M-line log takes seconds).
 
 The watch ends when the process ``pid`` exits, after ``idle_s`` seconds without growth,
 after ``max_s`` seconds, at the first error-level finding with ``exit_on_error``, or on Ctrl-C.
@@ -14,6 +18,8 @@ after ``max_s`` seconds, at the first error-level finding with ``exit_on_error``
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +27,13 @@ from pathlib import Path
 
 from toolkit.errors import InputError
 from toolkit.logs.config import Thresholds
-from toolkit.logs.detectors import Finding, analyze
+from toolkit.logs.detectors import Finding, _causes, analyze
 from toolkit.logs.readers import read_log
+from toolkit.logs.readers.text import parse_line
+from toolkit.logs.series import canonical_role, step_key
 from toolkit.watchdog.process import alive
 
+TAIL_CHUNK = 64 << 20  # most bytes the NaN scan reads per look
 LIVE_KINDS = ("nan_inf", "loss_spike", "grad_norm_spike", "divergence", "throughput_drop")
 
 
@@ -64,6 +73,69 @@ def _signature(path: Path) -> tuple[int, int] | None:
         return None
 
 
+class Tail:
+    """The complete lines appended to a file since the last :meth:`lines` call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.line_no = path, 0, 0
+
+    def lines(self) -> list[tuple[int, str]]:
+        """``(0-based line number, text)`` of the new complete lines."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(TAIL_CHUNK)
+        except OSError:
+            return []
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            return []
+        self.offset += end
+        chunk = data[:end]
+        first = self.line_no
+        self.line_no += chunk.count(b"\n")
+        lowered = chunk.lower()
+        if b"nan" not in lowered and b"inf" not in lowered:
+            return []
+        text = chunk.decode("utf-8", "replace").split("\n")[:-1]
+        return [
+            (first + i, t) for i, t in enumerate(text) if "nan" in t.lower() or "inf" in t.lower()
+        ]
+
+
+def nonfinite_in(lines: list[tuple[int, str]]) -> list[Finding]:
+    """NaN/Inf findings, one per metric (its first), from JSONL or key=value text lines."""
+    out: dict[str, Finding] = {}
+    for number, line in lines:
+        text = line.strip()
+        step, values = None, {}
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            name = step_key(list(obj))
+            step = obj.get(name) if name else None
+            values = {k: v for k, v in obj.items() if isinstance(v, float) and k != name}
+        else:
+            step, values = parse_line(text)
+        for metric, value in values.items():
+            if math.isfinite(value) or metric in out:
+                continue
+            at = int(step) if isinstance(step, int | float) else number
+            vital = canonical_role(metric) in ("train_loss", "val_loss", "grad_norm", "lr")
+            out[metric] = Finding(
+                kind="nan_inf", severity="error" if vital else "warning", metric=metric,
+                step_start=at, step_end=at,
+                message=f"{metric} is {value} first at step {at} (seen in the lines just written)",
+                evidence={"first_step": at, "first_value": str(value), "line": number + 1},
+                causes=_causes("nan_inf"),
+            )  # fmt: skip
+    return list(out.values())
+
+
 def watch(
     path: Path, on_event: Callable[[Event], None], *, fmt: str | None = None,
     thresholds: Thresholds | None = None, interval_s: float = 0.5, pid: int | None = None,
@@ -74,8 +146,10 @@ def watch(
     t0 = time.monotonic()
     seen: set[tuple[str, str, int]] = set()
     summary = WatchSummary(str(path), "", 0, 0.0)
-    last_sig, last_growth, wait = None, t0, interval_s
+    last_sig, last_growth = None, t0
     last_run = None
+    tail = Tail(path)
+    next_full = t0
 
     def report(findings: list[Finding], final: bool) -> bool:
         hit_error = False
@@ -92,9 +166,12 @@ def watch(
 
     while True:
         now = time.monotonic()
-        sig = _signature(path)
         ended = pid is not None and not alive(pid)
-        if sig is not None and sig != last_sig:
+        if path.is_file() and report(nonfinite_in(tail.lines()), final=False) and exit_on_error:
+            summary.reason = "error-level finding (--exit-on-error)"
+            break
+        sig = _signature(path)
+        if sig is not None and sig != last_sig and now >= next_full:
             last_sig, last_growth = sig, now
             start = time.monotonic()
             try:
@@ -108,7 +185,9 @@ def watch(
                     summary.reason = "error-level finding (--exit-on-error)"
                     break
             took = time.monotonic() - start
-            wait = max(interval_s, 2 * took)
+            next_full = time.monotonic() + 2 * took  # full passes use at most a third of a core
+        elif sig is not None and sig != last_sig:
+            last_growth = now  # growing; the next full pass is not due yet
         if ended:
             summary.reason = f"process {pid} exited"
             break
@@ -119,7 +198,7 @@ def watch(
             summary.reason = f"--max-s {max_s:g} s reached"
             break
         try:
-            time.sleep(wait)
+            time.sleep(interval_s)
         except KeyboardInterrupt:
             summary.reason = "interrupted"
             break
