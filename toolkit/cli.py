@@ -55,11 +55,18 @@ def add_format_flag(parser: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------- argument types
 
 
-def _number(
-    flag: str, kind: type, ok: Callable[[float], bool], expected: str
-) -> Callable[[str], Any]:
-    """argparse ``type=`` for a finite ``kind`` (int or float) with ``ok(value)``; errors say
-    "<flag> expects <expected>, got <text>"."""
+def _number(flag: str, kind: type, expected: str, **bounds: float) -> Callable[[str], Any]:
+    """argparse ``type=`` for a finite ``kind`` (int or float) within JSON-Schema ``bounds``
+    (``minimum``, ``exclusiveMinimum``, ``maximum``); errors say "<flag> expects <expected>, got
+    <text>". The parser function carries ``json_schema`` (type and bounds), which is how
+    ``toolkit.mcp`` derives a tool's input schema from the same parser the CLI uses."""
+
+    def ok(value: float) -> bool:
+        return (
+            value >= bounds.get("minimum", -math.inf)
+            and value > bounds.get("exclusiveMinimum", -math.inf)
+            and value <= bounds.get("maximum", math.inf)
+        )
 
     def parse(text: str) -> Any:
         try:
@@ -70,37 +77,38 @@ def _number(
             raise argparse.ArgumentTypeError(f"{flag} expects {expected}, got {text}")
         return value
 
+    parse.json_schema = {"type": "integer" if kind is int else "number", **bounds}  # type: ignore[attr-defined]
     return parse
 
 
 def positive_float(flag: str) -> Callable[[str], float]:
     """A finite number > 0."""
-    return _number(flag, float, lambda v: v > 0, "a positive number")
+    return _number(flag, float, "a positive number", exclusiveMinimum=0)
 
 
 def positive_int(flag: str) -> Callable[[str], int]:
     """An integer >= 1."""
-    return _number(flag, int, lambda v: v >= 1, "a positive integer")
+    return _number(flag, int, "a positive integer", minimum=1)
 
 
 def non_negative_float(flag: str) -> Callable[[str], float]:
     """A finite number >= 0."""
-    return _number(flag, float, lambda v: v >= 0, "a number >= 0")
+    return _number(flag, float, "a number >= 0", minimum=0)
 
 
 def non_negative_int(flag: str) -> Callable[[str], int]:
     """An integer >= 0."""
-    return _number(flag, int, lambda v: v >= 0, "an integer >= 0")
+    return _number(flag, int, "an integer >= 0", minimum=0)
 
 
 def percent(flag: str) -> Callable[[str], float]:
     """A percentage in 0..100."""
-    return _number(flag, float, lambda v: 0 <= v <= 100, "a percentage 0..100")
+    return _number(flag, float, "a percentage 0..100", minimum=0, maximum=100)
 
 
 def fraction(flag: str) -> Callable[[str], float]:
     """A fraction in (0, 1]."""
-    return _number(flag, float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+    return _number(flag, float, "a fraction in (0, 1]", exclusiveMinimum=0, maximum=1)
 
 
 def existing_file(flag: str) -> Callable[[str], Path]:
@@ -113,6 +121,7 @@ def existing_file(flag: str) -> Callable[[str], Path]:
             raise argparse.ArgumentTypeError(f"{flag}: {text} is {what}; expected a file")
         return path
 
+    parse.json_schema = {"type": "string", "description": "path to an existing file"}  # type: ignore[attr-defined]
     return parse
 
 
@@ -166,6 +175,25 @@ def fmt_num(value: float | None, digits: int = 3, unit: str = "") -> str:
         return str(value)
     text = f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:,.0f}"
     return f"{text} {unit}".rstrip()
+
+
+# ----------------------------------------------------------------------------- progress
+
+PROGRESS_ENV = "LABCOAT_PROGRESS"
+PROGRESS_PREFIX = "labcoat-progress: "
+
+
+def report_progress(message: str, done: float | None = None, total: float | None = None) -> None:
+    """Tell a supervising process how far a long command is: one line
+    ``labcoat-progress: {"message": ..., "done": ..., "total": ...}`` on stderr, only when the
+    environment has ``LABCOAT_PROGRESS=1`` (the MCP server sets it and relays the lines as
+    progress notifications); otherwise nothing. ``done``/``total`` are in the caller's unit
+    (steps)."""
+    if os.environ.get(PROGRESS_ENV) != "1":
+        return
+    line = json.dumps({"message": message, "done": done, "total": total})
+    sys.stderr.write(f"{PROGRESS_PREFIX}{line}\n")
+    sys.stderr.flush()
 
 
 # ----------------------------------------------------------------------------- entry point

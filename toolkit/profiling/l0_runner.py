@@ -26,15 +26,14 @@ from toolkit.profiling.dcgm_sampler import DcgmSampler
 from toolkit.profiling.dcgm_summary import DcgmResult
 from toolkit.profiling.gap_analyzer import GapAnalysis, GpuActivity, analyze
 from toolkit.profiling.gpu_activity import activity
+from toolkit.profiling.l0_args import PROG, build_parser
 from toolkit.profiling.layer_profiler import LayerProfile, TrainingStep, profile_layers
 from toolkit.profiling.memory_profiler import GIB, MemoryProfiler, MemoryResult
 from toolkit.profiling.nvml_sampler import NvmlSampler
 from toolkit.profiling.pipeline import PipelineResult, check_pipeline
 from toolkit.profiling.runtime import TrainResult, model_device, train
-from toolkit.profiling.spec import DEMO_ENTRY, DTYPES, batch_source, load_entry, parse_device
+from toolkit.profiling.spec import DEMO_ENTRY, batch_source, load_entry, parse_device
 from toolkit.profiling.thresholds import Thresholds, load_thresholds
-
-PROG = "python -m toolkit.profiling.l0_runner"
 
 
 @dataclass
@@ -73,122 +72,6 @@ class RuntimeReport:
     notes: list[str] = field(default_factory=list)
 
 
-def build_parser() -> cli.Parser:
-    p = cli.Parser(
-        prog=PROG,
-        description=(
-            "L1 runtime validation: train a bounded number of steps, measure step time, tokens/s,\n"
-            "FLOPs and MFU, gradient health and the loss trend, then check the pipeline:\n"
-            "save checkpoint -> reload into a fresh model -> identical outputs -> inference -> eval.\n"
-            "With no --entry/--script it validates the built-in example (a small GPT on shipped text)."
-        ),
-        epilog="exit codes: 0 PASS, 1 FAIL, 2 usage or input error",
-    )
-    target = p.add_mutually_exclusive_group()
-    target.add_argument(
-        "--entry",
-        metavar="MODULE:FUNCTION",
-        help="function returning a TrainSpec (model, optimizer, batches, loss_fn; optional eval_fn, "
-        "infer_fn, make_model); 'path/to/file.py:function' works too. Default: the built-in example",
-    )
-    target.add_argument(
-        "--script",
-        metavar="PATH",
-        help="an unmodified training script, observed through torch's global optimizer-step hooks; "
-        "its arguments follow '--'",
-    )
-    p.add_argument(
-        "--steps",
-        metavar="N",
-        type=cli.positive_int("--steps"),
-        default=None,
-        help="maximum training steps (default: 150 for --entry, 50 for --script)",
-    )
-    p.add_argument(
-        "--max-seconds",
-        metavar="SECONDS",
-        type=cli.positive_float("--max-seconds"),
-        default=30.0,
-        help="stop after this many seconds of step time, once warm-up is done (default: 30)",
-    )
-    p.add_argument(
-        "--warmup-steps",
-        metavar="N",
-        type=int,
-        default=5,
-        help="steps excluded from step-time statistics (default: 5)",
-    )
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="device passed to --entry: auto (cuda if available), cpu, cuda, cuda:N (default: auto)",
-    )
-    p.add_argument(
-        "--gpu",
-        metavar="NAME",
-        help="GPU whose dense peak FLOPS MFU is measured against (see: python -m toolkit.hardware specs); "
-        "default: the GPU torch reports",
-    )
-    p.add_argument(
-        "--peak-tflops",
-        metavar="TFLOP/S",
-        type=cli.positive_float("--peak-tflops"),
-        help="dense peak TFLOP/s of one device, overriding the spec table (e.g. for a CPU)",
-    )
-    p.add_argument(
-        "--dtype",
-        choices=DTYPES,
-        help="compute dtype for the peak lookup (default: the spec's dtype, else the parameters')",
-    )
-    p.add_argument(
-        "--baseline",
-        type=Path,
-        metavar="YAML",
-        help="thresholds: min_mfu (0..1), max_step_time_ms (ms), min_tokens_per_sec, "
-        "max_grad_norm, min_loss_drop (relative)",
-    )
-    p.add_argument(
-        "--skip-l0",
-        action="store_true",
-        help="do not run the L0 static check on the training script first",
-    )
-    p.add_argument(
-        "--l0-continue",
-        action="store_true",
-        help="train even when the L0 static check reports error-level findings (default: stop)",
-    )
-    p.add_argument(
-        "--gpu-sampling",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="sample GPUs with NVML (100 ms) and DCGM dmon (TCA, SM, DRAM activity; 100 ms) during "
-        "training: auto = when training on CUDA (default: auto)",
-    )
-    p.add_argument(
-        "--layer-steps",
-        metavar="N",
-        type=int,
-        default=10,
-        help="extra steps after the timed run for the per-module forward/backward profile, "
-        "plus as many without hooks for its overhead; 0 skips it (default: 10)",
-    )
-    p.add_argument(
-        "--memory-estimate-gib",
-        metavar="GIB",
-        type=cli.positive_float("--memory-estimate-gib"),
-        help="planning estimate of the per-device peak memory, GiB, compared with the measured peak",
-    )
-    p.add_argument(
-        "--keep-checkpoint",
-        type=Path,
-        metavar="PATH",
-        help="write the pipeline-check checkpoint here and keep it (must not exist); "
-        "default: a temporary file, removed afterwards",
-    )
-    cli.add_format_flag(p)
-    return p
-
-
 def _error_check(train_res: TrainResult) -> list[Check]:
     if train_res.error is None:
         return []
@@ -204,6 +87,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
         )
     entry = args.entry or DEMO_ENTRY
     t_setup = time.perf_counter()
+    cli.report_progress(f"setup: calling {entry}")
     spec = load_entry(entry, device)
     setup_s = time.perf_counter() - t_setup
     next_batch = batch_source(spec)
@@ -235,6 +119,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
     layers = None
     t_layers = time.perf_counter()
     if args.layer_steps > 0 and tr.error is None and tr.grad.first_nonfinite_step is None:
+        cli.report_progress(f"layer profile: {args.layer_steps} extra steps")
         try:
             layers = profile_layers(
                 spec.model, TrainingStep(spec, next_batch), args.layer_steps, warmup_steps=1
@@ -246,6 +131,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
     pipe = None
     t_pipe = time.perf_counter()
     if tr.error is None and tr.grad.first_nonfinite_step is None:
+        cli.report_progress("pipeline check: save, reload, compare, infer, eval")
         if args.keep_checkpoint is not None:
             pipe = check_pipeline(spec, next_batch, args.keep_checkpoint)
         else:
@@ -482,11 +368,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         i = argv.index("--")
         argv, script_args = argv[:i], argv[i + 1 :]
     args = build_parser().parse_args(argv)
+    script_args = script_args or list(args.script_args)
     if script_args and args.script is None:
         raise InputError("arguments after '--' are passed to --script; give --script PATH")
     if args.warmup_steps < 0:
         raise InputError(f"--warmup-steps expects an integer >= 0, got {args.warmup_steps}")
     thresholds = load_thresholds(args.baseline) if args.baseline else Thresholds()
+    if not args.skip_l0:
+        cli.report_progress("L0 static check")
     l0 = None if args.skip_l0 else _l0(args)
     if l0 is not None and l0[1].status == "fail" and not args.l0_continue:
         report = RuntimeReport(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from toolkit import cli
 from toolkit.compute.measured import count_flops
 from toolkit.profiling import gradients
 from toolkit.profiling.spec import Batch, TrainSpec
@@ -210,6 +211,7 @@ def train(
         ):
             phases[name].append(ms * 1e3)
         losses.append(loss.item())
+        cli.report_progress(f"training step {step}/{max_steps}", step, max_steps)
         if tokens is None:
             tokens, unit = _items_per_batch(batch)
         if step == warmup_steps or (warmup_steps == 0 and step == 1):

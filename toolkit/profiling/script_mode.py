@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from toolkit import cli
 from toolkit.errors import InputError
 from toolkit.profiling import gradients, loss_trend, performance
 from toolkit.profiling.checks import Check, verdict
@@ -104,6 +105,9 @@ class Observer:
         else:
             self.times_ms.append(1e3 * (now - self.last_end - self.stats_s))
         self.last_end, self.stats_s = now, 0.0
+        cli.report_progress(
+            f"script step {self.steps}/{self.max_steps}", self.steps, self.max_steps
+        )
         if self.tracker.first_nonfinite_step is not None:
             self.stop_reason = f"non-finite gradient at step {self.tracker.first_nonfinite_step}"
             raise StopScript

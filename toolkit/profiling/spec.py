@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import InputError
+from toolkit.profiling.l0_args import DTYPES
 
 Batch = Any
 DEMO_ENTRY = "toolkit.demo.train:build_spec"
@@ -68,7 +69,6 @@ class TrainSpec:
 
 _REQUIRED = ("model", "optimizer", "batches", "loss_fn")
 _CALLABLES = ("loss_fn", "eval_fn", "infer_fn", "make_model", "forward_fn", "optimizer_step")
-DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
 
 
 def batch_source(spec: TrainSpec) -> Callable[[], Batch]:

@@ -233,7 +233,7 @@ def check_paths(
             gc.enable()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> Parser:
     p = Parser(prog=PROG, description=__doc__)
     p.add_argument("paths", nargs="+", type=Path, help="files or directories (recursing over *.py)")
     p.add_argument("--format", choices=("table", "json", "sarif"), default="table")
@@ -255,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--no-config", action="store_true", help="ignore [tool.labcoat.static] in pyproject.toml"
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     for path in args.paths:
         if not path.exists():
             raise InputError(

@@ -9,13 +9,17 @@ from toolkit.cli import EXIT_OK, Parser, add_format_flag, print_json, run
 PROG = "python -m toolkit.static.rules"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from toolkit.static.catalogue import all_rules
-
+def build_parser() -> Parser:
     p = Parser(prog=PROG, description=__doc__)
     add_format_flag(p)
     p.add_argument("--select", help="only codes starting with these prefixes (comma-separated)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from toolkit.static.catalogue import all_rules
+
+    args = build_parser().parse_args(argv)
     rules = all_rules()
     if args.select:
         prefixes = [s.strip().upper() for s in args.select.split(",") if s.strip()]
