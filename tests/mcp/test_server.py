@@ -226,3 +226,16 @@ def test_commands_go_through_the_launcher_when_the_plugin_says_so(monkeypatch):
     monkeypatch.setenv(runner.LAUNCHER_ENV, "/plugin/bin/labcoat")
     cmd, _ = runner.command("toolkit.profiling.l0_runner", ["--steps=3"])
     assert cmd == ["/plugin/bin/labcoat", "profiling.l0_runner", "--steps=3"]
+
+
+def test_docs_list_every_tool():
+    import re
+
+    from toolkit.mcp.tools import VERBS
+
+    text = (ROOT / "docs" / "mcp.md").read_text()
+    listed = re.findall(r"^\| `(\w+)` \| `python -m ([\w.]+)((?: [\w-]+)*)`", text, re.M)
+    assert sorted(n for n, _, _ in listed) == sorted(v.name for v in VERBS)
+    for name, module, path in listed:
+        verb = next(v for v in VERBS if v.name == name)
+        assert (module, tuple(path.split())) == (verb.module, verb.path), name

@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 SKIPPED_DESTS = ("help", "format")  # --format is always json under MCP
+SUPPORTED = (
+    argparse._StoreAction,
+    argparse._StoreTrueAction,
+    argparse._StoreFalseAction,
+    argparse._AppendAction,
+)  # what the toolkit's parsers use; another kind fails loudly when the tool table is built
 
 
 class ArgumentProblem(Exception):
@@ -93,6 +99,10 @@ def fields(parser: argparse.ArgumentParser, omit: tuple[str, ...] = ()) -> list[
             continue
         if isinstance(action, argparse._SubParsersAction):
             raise ValueError(f"{parser.prog}: not a leaf command (has sub-commands)")
+        if not isinstance(action, SUPPORTED):
+            raise ValueError(
+                f"{parser.prog}: {type(action).__name__} ({action.dest}) has no schema"
+            )
         if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
             schema: dict[str, Any] = {"type": "boolean", "default": action.default}
         elif isinstance(action, argparse._AppendAction) or action.nargs in ("*", "+"):
@@ -176,8 +186,10 @@ def to_argv(fs: list[Field], arguments: dict[str, Any]) -> list[str]:
             items = [_text(value, f)]
         if f.flag is None:
             positionals += items
-        else:
+        elif f.flag.startswith("--"):
             options += [f"{f.flag}={item}" for item in items]
+        else:  # a short option only: "-n=5" would read "=5"
+            options += [token for item in items for token in (f.flag, item)]
     if any(p.startswith("-") for p in positionals):
         positionals.insert(0, "--")
     return options + positionals

@@ -116,12 +116,10 @@ VERBS: list[Verb] = [
         "autoresearch",
         "toolkit.loops",
         _LOOPS,
-        {
-            "status": ("autoresearch", "status"),
-            "brief": ("autoresearch", "brief"),
-            "validate": ("autoresearch", "validate"),
-        },
+        {"status": ("autoresearch", "status"), "brief": ("autoresearch", "brief")},
+        read_only=False,  # each first recovers (finishes or rolls back) an interrupted round
     ),
+    Verb("autoresearch_validate", "toolkit.loops", ("autoresearch", "validate"), _LOOPS),
     Verb(
         "autoresearch_judge",
         "toolkit.loops",
