@@ -44,6 +44,7 @@ class Completed:
     stdout: str
     stderr: str
     wall_s: float
+    command: list[str]  # what ran
 
 
 def _signal_group(proc: Process, sig: int) -> None:
@@ -150,4 +151,5 @@ async def run(module: str, argv: list[str], progress: Progress | None = None) ->
         stdout=b"".join(out_chunks).decode("utf-8", "replace"),
         stderr="\n".join(err_lines),
         wall_s=time.monotonic() - t0,
+        command=cmd,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,11 @@ def result_of(tool: Any, done: runner.Completed, arguments: dict[str, Any]) -> t
         content=content,
         structured_content=data if isinstance(data, dict) else {"result": data},
         is_error=False,
-        meta={"labcoat/exit_code": done.returncode, "labcoat/wall_s": round(done.wall_s, 3)},
+        meta={
+            "labcoat/exit_code": done.returncode,
+            "labcoat/wall_s": round(done.wall_s, 3),
+            "labcoat/command": shlex.join(done.command),
+        },
     )
 
 
