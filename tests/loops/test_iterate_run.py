@@ -157,3 +157,29 @@ def test_bad_run_section_is_an_input_error(root: Path, capsys) -> None:
         cli_run(main, "labcoat", ["iterate", "run", "--criteria", str(crit), "--repo", str(root)])
     assert exc.value.code == 2
     assert "run.commands" in capsys.readouterr().err
+
+
+def test_no_git_baseline_then_improvement_and_fast_baseline(root: Path, capsys) -> None:
+    crit = root.parent / "criteria.yaml"
+    text = CRITERIA.replace("{budget}", "30").replace("{stall}", "30")
+    crit.write_text(text.replace("max_epochs: 2", "max_epochs: 2\n  baseline_time_limit_s: 1"))
+    args = ["iterate", "run", "--criteria", str(crit), "--repo", str(root), "--format", "json"]
+    config(root, "LR = 0.05\nSLEEP = 5\n")  # a slow baseline is refused
+    assert main([*args, "--no-git"]) == 4
+    res = json.loads(capsys.readouterr().out)
+    assert res["run"]["status"] == "timed_out"
+    assert (
+        "baseline_time_limit_s 1 s"
+        in next(c for c in res["criteria"] if c["name"] == "run:fast-baseline")["message"]
+    )
+    config(root, "LR = 0.05\n")
+    assert main([*args, "--no-git"]) == 5
+    res = json.loads(capsys.readouterr().out)
+    assert any("baseline recorded" in n for n in res["notes"])
+    assert len(list(git.Repo(root).iter_commits())) == 1  # --no-git: nothing committed
+    config(root, "LR = 0.2\n")
+    code = main(args)  # compared with the recorded baseline: improved, committed
+    res = json.loads(capsys.readouterr().out)
+    assert code == 0, [c["message"] for c in res["criteria"]] + res["notes"]
+    val = next(c for c in res["criteria"] if c["name"] == "val_loss")
+    assert val["status"] == "improved" and val["baseline"] > val["value"]

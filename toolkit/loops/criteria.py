@@ -302,8 +302,8 @@ def judge_locked(
                 "are treated as the user's (not committed, not moved); run 'iterate judge --no-git' "
                 "on the baseline before changing code so that new files a change adds are its own"
             )
-    if ran is not None:
-        preexisting |= set(ran.outputs)
+    if ran is not None:  # what the run's commands wrote is output, not the change
+        preexisting |= set(ran.outputs) | set(ran.rewritten)
     comp = gitops.compliance(gitops.status(repo), preexisting, variable, [])
     with tempfile.TemporaryDirectory() as tmp:
         results = [] if ran is None else list(ran.failures)

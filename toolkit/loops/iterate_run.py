@@ -19,6 +19,9 @@ W&B ...) and each metric's last finite value is its value, its whole curve what
 ``stability.no_nan`` checks. A file not written during this run counts as missing, so a
 stale file from an earlier round is never judged. The agent never writes the metrics.
 
+The first run with ``--no-git`` and no baseline yet is the baseline: its metrics are recorded
+as the ones the next run is compared with (nothing in git changes).
+
 Outcomes (``run.status`` in the JSON; exit code 4, changes rolled back): ``crashed`` (a command
 exited non-zero), ``timed_out`` (budget or a command's cap spent; process group killed),
 ``stalled``, ``metrics_missing``, ``epoch_limit``. Otherwise the criteria are judged as in
@@ -288,6 +291,11 @@ def run_iteration(
         out = judge_locked(
             crit, ran.metrics, baseline_path, repo, name, run_dir, message, use_git, ran
         )
+        if first and not use_git and ran.status == "ok" and out.verdict != "rollback":
+            numbers = {k: v for k, v in ran.metrics.items()
+                       if isinstance(v, int | float) and not isinstance(v, bool)}  # fmt: skip
+            records.write_json(run_dir / "accepted_metrics.json", numbers)
+            out.notes.append(f"baseline recorded: the next run is compared with these {len(numbers)} metrics")  # fmt: skip
         if recovered:
             out.notes.insert(0, recovered)
         return out
