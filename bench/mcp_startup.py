@@ -11,6 +11,10 @@ parser is imported, in a worker thread). For scale it also times a bare interpre
 machine is: on an idle core, wall time is about that. The client side is raw pipes, no SDK, so the
 client's own imports are not counted. Goal: first ``initialize`` under 1 s. Prints a table;
 writes JSON. Not a test: it asserts nothing.
+
+The same start through the plugin's launcher (``bin/labcoat mcp``, as Claude Code starts it) is
+timed too, with labcoat's environment already built (in ``.labcoat/launcher-home``, as the
+plugin tests leave it).
 """
 
 from __future__ import annotations
@@ -63,14 +67,21 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_start() -> dict[str, float]:
+LAUNCHER = ROOT / "bin" / "labcoat"
+LAUNCHER_HOME = ROOT / ".labcoat" / "launcher-home"  # the plugin tests' labcoat environment
+
+
+def one_start(launcher: bool = False) -> dict[str, float]:
+    cmd = [str(LAUNCHER), "mcp"] if launcher else [sys.executable, "-m", "toolkit.mcp"]
+    env = {**os.environ, "LABCOAT_HOME": str(LAUNCHER_HOME)} if launcher else None
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "toolkit.mcp"],
+        cmd,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
+        env=env,
     )
     try:
         _send(proc, INITIALIZE)
@@ -102,6 +113,8 @@ def main() -> None:
     args = p.parse_args()
     one_start()  # warm the bytecode caches
     runs = [one_start() for _ in range(args.repeats)]
+    one_start(launcher=True)  # builds labcoat's environment if it is not there yet
+    via = [one_start(launcher=True) for _ in range(args.repeats)]
     bare = [_wall("pass") for _ in range(args.repeats)]
     sdk = [_wall("import toolkit.mcp.server") for _ in range(args.repeats)]
     series = {
@@ -110,6 +123,8 @@ def main() -> None:
         "spawn -> initialize answered (s)": [r["initialize_s"] for r in runs],
         "server CPU until initialize answered (s)": [r["initialize_cpu_s"] for r in runs],
         "spawn -> tools/list answered (s)": [r["tools_list_s"] for r in runs],
+        "bin/labcoat mcp: spawn -> initialize answered (s)": [r["initialize_s"] for r in via],
+        "bin/labcoat mcp: server CPU until initialize (s)": [r["initialize_cpu_s"] for r in via],
     }
     rows = [
         [name, f"{statistics.median(v):.3f}", f"{min(v):.3f}", f"{max(v):.3f}"]
