@@ -89,6 +89,7 @@ VERBS: list[Verb] = [
         image_field="plot",
     ),
     *_verbs("logs", "toolkit.logs", _LOGS, {"compare": ("compare",), "summary": ("summary",)}),
+    Verb("logs_postrun", "toolkit.logs", ("postrun",), _LOGS, read_only=False, image_field="plot"),
     *_verbs("plan", "toolkit.plan", _PLAN, {"lint": ("lint",), "rules": ("rules",)}),
     *_verbs("runs", "toolkit.runs", _RUNS, {"list": ("run", "list"), "show": ("run", "show")}),
     Verb("runs_logs", "toolkit.runs", ("run", "logs"), _RUNS, omit=("follow",)),
@@ -110,6 +111,13 @@ VERBS: list[Verb] = [
         long=True,
     ),
     Verb(
+        "runs_preflight",
+        "toolkit.runs.preflight",
+        (),
+        "toolkit.runs.preflight:build_parser",
+        read_only=False,  # --confirm records the confirmation
+    ),
+    Verb(
         "watchdog_status", "toolkit.watchdog", ("status",), "toolkit.watchdog.__main__:build_parser"
     ),
     *_verbs(
@@ -126,6 +134,14 @@ VERBS: list[Verb] = [
         ("autoresearch", "judge"),
         _LOOPS,
         read_only=False,  # trains, then commits or rolls back
+        long=True,
+    ),
+    Verb(
+        "iterate_run",
+        "toolkit.loops",
+        ("iterate", "run"),
+        _LOOPS,
+        read_only=False,  # runs the round's commands, then commits or rolls back
         long=True,
     ),
     Verb(
