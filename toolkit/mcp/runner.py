@@ -98,9 +98,9 @@ async def run(module: str, argv: list[str], progress: Progress | None = None) ->
     err_lines: list[str] = []
     state = {"message": f"started python -m {module} {' '.join(argv[:2])}", "sent": -1.0}
 
-    async def send(force: bool) -> None:
+    async def send() -> None:
         now = time.monotonic() - t0
-        if progress is None or (not force and now - state["sent"] < MIN_INTERVAL_S):
+        if progress is None or now - state["sent"] < MIN_INTERVAL_S:  # also keeps it increasing
             return
         state["sent"] = now
         await progress(round(now, 3), f"[{now:.0f} s] {state['message']}")
@@ -123,7 +123,7 @@ async def run(module: str, argv: list[str], progress: Progress | None = None) ->
                         state["message"] = json.loads(line[len(PROGRESS_PREFIX) :])["message"]
                     except (ValueError, KeyError, TypeError):
                         continue
-                    await send(force=False)
+                    await send()
                 else:
                     err_lines.append(line)
                     del err_lines[:-STDERR_KEEP]
@@ -133,7 +133,7 @@ async def run(module: str, argv: list[str], progress: Progress | None = None) ->
     async def heartbeat() -> None:
         while True:
             await anyio.sleep(HEARTBEAT_S)
-            await send(force=True)
+            await send()
 
     try:
         async with anyio.create_task_group() as tg:

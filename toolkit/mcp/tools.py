@@ -185,6 +185,8 @@ class Tool:
     def description(self) -> str:
         lines = [self.summary.strip(), "", f"Runs: {self.verb.command} ... --format json"]
         lines.append("Result: that command's JSON output, unchanged, as structured content.")
+        if self.verb.long:
+            lines.append("Can take minutes: reports progress; cancelling the call stops it.")
         if self.verb.image_field:
             lines.append(f"With {self.verb.image_field}: the PNG also comes back as an image.")
         return "\n".join(lines)
