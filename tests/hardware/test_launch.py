@@ -64,8 +64,9 @@ def test_slurm_multi_node_script_has_every_required_line() -> None:
     ):
         assert line in [ln.strip() for ln in script.splitlines()], line
     (srun,) = [ln for ln in script.splitlines() if ln.startswith("srun ")]
+    assert srun.startswith("srun --kill-on-bad-exit=1 python -m torch.distributed.run ")
     assert (
-        "torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d "
+        "torch.distributed.run --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d "
         '--rdzv-endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv-id "$SLURM_JOB_ID" '
         "train.py --lr 1e-4 '--run name' &"
     ) in srun
@@ -88,12 +89,34 @@ def test_slurm_signal_lead_and_time_validation() -> None:
         build_launch(slurm_2x8(time="four hours"))
     with pytest.raises(InputError, match="not shorter"):
         build_launch(slurm_2x8(time="00:05:00", signal_lead_s=300))
+    # without --signal-lead-s the lead is a quarter of the limit, at most 300 s
+    for limit, lead in (("00:05:00", 75), ("1", 15), ("04:00:00", 300)):
+        assert f"#SBATCH --signal=B:USR1@{lead}" in build_launch(slurm_2x8(time=limit)).script
+
+
+def test_slurm_python_and_command_launchers() -> None:
+    pinned = build_launch(slurm_2x8(python="/opt/venv/bin/python"))
+    assert "srun --kill-on-bad-exit=1 /opt/venv/bin/python -m torch.distributed.run" in (
+        pinned.script
+    )
+    shell = build_launch(slurm_2x8(nodes=1, command="echo 'a b' && exit 4", exit_file="/r/x.json"))
+    assert (
+        "srun --kill-on-bad-exit=1 /bin/bash -c 'echo '\"'\"'a b'\"'\"' && exit 4' &"
+        in shell.script
+    )
+    assert (
+        "torch.distributed.run" not in shell.script
+        and "mv -f /r/x.json.tmp /r/x.json" in shell.script
+    )
+    bash_syntax_ok(shell.script)
+    with pytest.raises(InputError, match="one node"):
+        build_launch(slurm_2x8(command="true"))
 
 
 def test_slurm_single_node_and_no_gpu() -> None:
     one = build_launch(slurm_2x8(nodes=1, partition=None))
     assert "#SBATCH --nodes=1" in one.script and "--partition" not in one.script
-    assert "torchrun --nnodes 1 --nproc-per-node 8" in one.script
+    assert "torch.distributed.run --nnodes 1 --nproc-per-node 8" in one.script
     bash_syntax_ok(one.script)
     cpu = build_launch(slurm_2x8(nodes=1, gpus_per_node=0))
     assert "--gres" not in cpu.script and "--nproc-per-node 1" in cpu.script
@@ -282,7 +305,10 @@ def test_resolve_env_notes_when_already_in_a_job() -> None:
 
 
 def _fake_slurm_bin(tmp_path, srun_body: str):
-    """A bin dir with fake ``scontrol`` (hostnames node1/node2; logs other calls) and ``srun``."""
+    """A bin dir with fake ``scontrol`` (hostnames node1/node2; logs other calls) and ``srun``.
+
+    Fake because the two-node allocation these tests need cannot exist on the one-node test
+    cluster; the same script runs for real on one node in tests/slurm/test_launch.py."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     (bindir / "scontrol").write_text(
@@ -342,7 +368,9 @@ def test_sbatch_trap_asks_training_to_stop_then_requeues(tmp_path) -> None:
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     lines = log.read_text().splitlines()
-    assert lines[0].startswith("srun --kill-on-bad-exit=1 torchrun --nnodes 2")
+    assert lines[0].startswith(
+        "srun --kill-on-bad-exit=1 python -m torch.distributed.run --nnodes 2"
+    )
     assert "--rdzv-endpoint node1:29500 --rdzv-id 77" in lines[0]
     assert lines[1:] == ["checkpointed", "requeue 77"]
     assert "asking training to checkpoint" in out

@@ -1,4 +1,7 @@
-"""Slurm mode against the fake squeue / sacct / scontrol (real output formats)."""
+"""Slurm mode against the fake squeue / sacct / scontrol (real output formats), for the faults a
+real cluster cannot produce on demand: NCCL timeouts, preemption, hung jobs, and sacct answers
+(the test cluster has no accounting storage). The watchdog on real jobs (USR1, time limit,
+requeue, resume): tests/slurm/test_watchdog.py."""
 
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ def test_failed_with_nccl_text_is_requeued_then_completes(tmp_path):
         ("success", "finished"),
     ]
     assert ["scontrol", "requeue", "4242"] in calls
-    assert ["squeue", "-j", "4242", "-h", "-o", "%T"] in calls
+    assert ["squeue", "-j", "4242", "-h", "-t", "all", "-O", "State:|,RestartCnt:|"] in calls
     assert ["sacct", "-j", "4242", "-n", "-P", "-o", "JobID,State,ExitCode"] in calls
 
 

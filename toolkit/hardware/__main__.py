@@ -290,6 +290,7 @@ def _launch_main(args: argparse.Namespace) -> int:
         master_addr=args.master_addr,
         master_port=args.master_port,
         cpu_launcher=args.cpu_launcher,
+        python=args.python,
         visible_devices=visible,
     )
     launch = build_launch(request)
@@ -312,7 +313,8 @@ def _add_launch_parser(sub: argparse._SubParsersAction) -> None:
             "         line on every node with c10d rendezvous at $MASTER_ADDR:$MASTER_PORT\n"
             "  slurm  an sbatch script: --nodes, --ntasks-per-node=1, --gres=gpu:K, --time,\n"
             "         --signal=B:USR1@LEAD + a trap that asks training to checkpoint (stop\n"
-            "         file $LABCOAT_STOP_FILE) and requeues, srun torchrun with rendezvous at\n"
+            "         file $LABCOAT_STOP_FILE) and requeues, srun PYTHON -m\n"
+            "         torch.distributed.run (torchrun; PYTHON = --python) with rendezvous at\n"
             "         the first host of the allocation\n"
             "  auto   (default) slurm / local / cpu from `detect`\n\n"
             "Arguments for the script go after `--`:  launch --script train.py -- --lr 1e-4\n"
@@ -346,8 +348,19 @@ def _add_launch_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--signal-lead-s",
         type=positive_int("--signal-lead-s"),
-        default=DEFAULT_SIGNAL_LEAD_S,
-        help=f"send USR1 this many seconds before the time limit (default {DEFAULT_SIGNAL_LEAD_S})",
+        default=None,
+        help=(
+            "send USR1 this many seconds before the time limit (default: a quarter of --time, "
+            f"at most {DEFAULT_SIGNAL_LEAD_S})"
+        ),
+    )
+    p.add_argument(
+        "--python",
+        default="python",
+        help=(
+            "slurm: interpreter that runs `-m torch.distributed.run` in the job (default: the "
+            "python on the job's PATH; give a venv's python to pin it)"
+        ),
     )
     p.add_argument("--master-addr", help="hostname of node 0 (local multi-node)")
     p.add_argument("--master-port", type=positive_int("--master-port"), default=DEFAULT_MASTER_PORT)

@@ -9,8 +9,10 @@ spellings follow ``torchrun --help`` (torch >= 2.0 accepts the dashed forms) and
 - ``local``, one node: ``torchrun --standalone --nnodes 1 --nproc-per-node G``, optionally pinned
   to free GPUs with ``CUDA_DEVICE_ORDER=PCI_BUS_ID CUDA_VISIBLE_DEVICES=...``.
 - ``local``, N nodes: the same command on every node, c10d rendezvous at ``$MASTER_ADDR``.
-- ``slurm``: a batch script with one task per node (``--ntasks-per-node=1``), ``srun torchrun``
-  starting G processes per node, rendezvous at the first host of the allocation, and
+- ``slurm``: a batch script with one task per node (``--ntasks-per-node=1``), ``srun PYTHON -m
+  torch.distributed.run`` (torchrun through the interpreter named, so nothing depends on a
+  ``torchrun`` entry point being on the job's PATH) starting G processes per node, rendezvous at
+  the first host of the allocation; or, for one process, the command as given under ``srun``; and
   ``--signal=B:USR1@<lead>`` + ``--requeue``: the batch shell traps USR1, creates a stop file the
   training script polls (``$LABCOAT_STOP_FILE``) so it can checkpoint and exit, and requeues the
   job once training has exited. USR1 is not forwarded to ``torchrun``: its agent does not handle
@@ -29,6 +31,7 @@ from toolkit.hardware.detect import Environment
 ENVS = ("cpu", "local", "slurm")
 DEFAULT_MASTER_PORT = 29500
 DEFAULT_SIGNAL_LEAD_S = 300
+LAUNCHERS = ("torchrun", "command")
 STOP_FILE_VAR = "LABCOAT_STOP_FILE"
 
 _TIME_RE = re.compile(
@@ -45,7 +48,11 @@ class LaunchRequest:
 
     ``gpus_per_node``: processes (one per GPU) per node; 0 means CPU. ``time``: Slurm time limit
     (``HH:MM:SS``, ``MM``, ``D-HH:MM:SS``...). ``signal_lead_s``: seconds before the time limit at
-    which Slurm sends USR1. ``visible_devices``: a ``CUDA_VISIBLE_DEVICES`` value to pin (local).
+    which Slurm sends USR1 (None: :func:`default_signal_lead`). ``visible_devices``: a
+    ``CUDA_VISIBLE_DEVICES`` value to pin (local). Slurm only: ``python`` is the interpreter that
+    runs ``-m torch.distributed.run``; ``command`` (a shell command run as given, one task per
+    node) replaces torchrun and the script; ``exit_file``: where the batch script writes
+    ``{"exit_code": N, "job": ID}`` when the command ends for good (not when it requeues).
     """
 
     env: str
@@ -59,11 +66,14 @@ class LaunchRequest:
     job_name: str = "train"
     output: str = "%x-%j.out"
     cpus_per_task: int | None = None
-    signal_lead_s: int = DEFAULT_SIGNAL_LEAD_S
+    signal_lead_s: int | None = None
     master_addr: str | None = None
     master_port: int = DEFAULT_MASTER_PORT
     cpu_launcher: str = "python"
     visible_devices: str | None = None
+    python: str = "python"
+    command: str | None = None
+    exit_file: str | None = None
 
 
 @dataclass
@@ -98,6 +108,19 @@ def time_limit_seconds(text: str) -> int:
     return g["minutes"] * 60
 
 
+def default_signal_lead(limit_s: int) -> int:
+    """USR1 lead for a time limit of ``limit_s`` seconds: a quarter of the limit, at most
+    :data:`DEFAULT_SIGNAL_LEAD_S` (a 5-minute job is warned 75 s ahead, a 4-hour one 300 s)."""
+    return max(1, min(DEFAULT_SIGNAL_LEAD_S, limit_s // 4))
+
+
+def signal_lead(request: LaunchRequest) -> int:
+    """The request's USR1 lead in seconds, defaulted from its time limit."""
+    if request.signal_lead_s is not None:
+        return request.signal_lead_s
+    return default_signal_lead(time_limit_seconds(request.time))
+
+
 def _program(request: LaunchRequest) -> str:
     return shlex.join([request.script, *request.script_args])
 
@@ -108,13 +131,15 @@ def torchrun_command(
     program: str,
     rdzv_endpoint: str | None = None,
     rdzv_id: str | None = None,
+    launcher: str = "torchrun",
 ) -> str:
     """``torchrun`` line: ``--standalone`` without an endpoint, c10d rendezvous with one.
 
     ``program`` is the already shell-quoted script and its arguments; ``rdzv_endpoint`` and
     ``rdzv_id`` are inserted verbatim (they may hold ``$VARS``, quoted by the caller).
+    ``launcher`` replaces the word ``torchrun`` (e.g. ``/venv/bin/python -m torch.distributed.run``).
     """
-    parts = ["torchrun"]
+    parts = [launcher]
     if rdzv_endpoint is None:
         parts.append("--standalone")
     parts += [f"--nnodes {nnodes}", f"--nproc-per-node {nproc_per_node}"]
@@ -130,7 +155,7 @@ def torchrun_command(
 def _check(request: LaunchRequest) -> None:
     if request.env not in ENVS:
         raise InputError(f"--env: {request.env!r} is not one of {', '.join(ENVS)}")
-    if not request.script:
+    if request.command is None and not request.script:
         raise InputError("--script: give the training script to launch (e.g. train.py)")
     if request.nodes < 1:
         raise InputError(f"--nodes must be >= 1, got {request.nodes}")
@@ -149,6 +174,10 @@ def _check(request: LaunchRequest) -> None:
     ):
         if value is not None and (not value.strip() or re.search(r"\s", value)):
             raise InputError(f"{flag}: {value!r} must be one word without spaces")
+    if not request.python.strip():
+        raise InputError("--python: give the interpreter that runs the script (e.g. python)")
+    if request.command is not None and not request.command.strip():
+        raise InputError("--command: give the command to run")
     if request.cpu_launcher not in ("python", "torchrun"):
         raise InputError(
             f"--cpu-launcher: expected python or torchrun, got {request.cpu_launcher!r}"
@@ -208,10 +237,33 @@ def _local(request: LaunchRequest) -> Launch:
     return Launch("local", request.nodes, g, commands, assumptions=notes)
 
 
+def _slurm_launch_line(request: LaunchRequest) -> tuple[str, str]:
+    """``(what, srun line)``: torchrun through ``request.python``, or the command as given."""
+    if request.command is not None:
+        return (
+            "the command as given",
+            f"srun --kill-on-bad-exit=1 /bin/bash -c {shlex.quote(request.command)}",
+        )
+    nproc = max(request.gpus_per_node, 1)
+    launcher = f"{shlex.quote(request.python)} -m torch.distributed.run"
+    line = torchrun_command(
+        request.nodes,
+        nproc,
+        _program(request),
+        '"$MASTER_ADDR:$MASTER_PORT"',
+        '"$SLURM_JOB_ID"',
+        launcher,
+    )
+    return (
+        f"one torchrun per node, each starting {nproc} process(es)",
+        f"srun --kill-on-bad-exit=1 {line}",
+    )
+
+
 def sbatch_script(request: LaunchRequest) -> str:
     """The Slurm batch script text (bash) for ``request`` (``env`` = slurm)."""
     g = request.gpus_per_node
-    lead = request.signal_lead_s
+    lead = signal_lead(request)
     header = ["#!/bin/bash", f"#SBATCH --job-name={request.job_name}"]
     if request.partition:
         header.append(f"#SBATCH --partition={request.partition}")
@@ -229,10 +281,16 @@ def sbatch_script(request: LaunchRequest) -> str:
         f"#SBATCH --signal=B:USR1@{lead}",
         "#SBATCH --requeue",
     ]
-    nproc = max(g, 1)
-    launch = torchrun_command(
-        request.nodes, nproc, _program(request), '"$MASTER_ADDR:$MASTER_PORT"', '"$SLURM_JOB_ID"'
-    )
+    what, launch = _slurm_launch_line(request)
+    record = ""
+    if request.exit_file is not None:
+        target = shlex.quote(request.exit_file)
+        record = f"""
+# The exit code, for trackers that come back after the controller forgot the job (MinJobAge)
+# on clusters without accounting storage.
+printf '{{"exit_code": %d, "job": "%s"}}\\n' "$status" "$SLURM_JOB_ID" > {target}.tmp
+mv -f {target}.tmp {target}
+"""
     body = f"""
 set -eu
 
@@ -248,9 +306,10 @@ MASTER_PORT={request.master_port}
 export MASTER_ADDR MASTER_PORT
 
 # Checkpoint before the time limit. Slurm sends USR1 to this batch shell (B:) {lead} s before the
-# limit. The trap does not forward USR1 to torchrun (its agent does not handle SIGUSR1 and would
-# die); it creates ${STOP_FILE_VAR}, which the training script polls between steps: when the file
-# exists, save a checkpoint and exit 0. The job is then requeued and resumes from the checkpoint.
+# limit. The trap does not forward USR1 to the training processes (torchrun's agent does not
+# handle SIGUSR1 and would die); it creates ${STOP_FILE_VAR}, which the training script polls
+# between steps: when the file exists, save a checkpoint and exit 0. The job is then requeued and
+# resumes from the checkpoint.
 export {STOP_FILE_VAR}="${{SLURM_SUBMIT_DIR:-$PWD}}/.stop-${{SLURM_JOB_ID}}"
 rm -f "${STOP_FILE_VAR}"
 STOP_REQUESTED=0
@@ -263,9 +322,9 @@ trap on_usr1 USR1
 
 echo "job $SLURM_JOB_ID restart ${{SLURM_RESTART_COUNT:-0}}: $SLURM_JOB_NUM_NODES node(s), rendezvous $MASTER_ADDR:$MASTER_PORT"
 
-# One torchrun per node (--ntasks-per-node=1), each starting {nproc} process(es).
+# One task per node (--ntasks-per-node=1): {what}.
 # Run in the background so the trap can fire while training runs.
-srun --kill-on-bad-exit=1 {launch} &
+{launch} &
 SRUN_PID=$!
 
 set +e
@@ -281,31 +340,50 @@ if [ "$STOP_REQUESTED" -eq 1 ]; then
     echo "$(date -Is) training exited with status $status after the stop request; requeueing"
     rm -f "${STOP_FILE_VAR}"
     scontrol requeue "$SLURM_JOB_ID"
+    exit "$status"
 fi
-exit "$status"
+{record}exit "$status"
 """
     return "\n".join(header) + "\n" + body
 
 
 def _slurm(request: LaunchRequest) -> Launch:
     limit = time_limit_seconds(request.time)
-    if request.signal_lead_s >= limit:
+    lead = signal_lead(request)
+    if lead >= limit:
         raise InputError(
-            f"--signal-lead-s {request.signal_lead_s} is not shorter than --time {request.time} "
-            f"({limit} s)"
+            f"--signal-lead-s {lead} is not shorter than --time {request.time} ({limit} s)"
         )
-    if not 0 < request.signal_lead_s <= 65535:
-        raise InputError(f"--signal-lead-s must be 1..65535 s, got {request.signal_lead_s}")
+    if not 0 < lead <= 65535:
+        raise InputError(f"--signal-lead-s must be 1..65535 s, got {lead}")
+    if request.command is not None and request.nodes != 1:
+        raise InputError(
+            "a command run as given takes one node; for several nodes launch a script "
+            "through torchrun (--script)"
+        )
     name = f"{request.job_name}.sbatch"
     g = request.gpus_per_node
-    notes = [
-        f"{request.nodes} node(s) x {max(g, 1)} process(es); one srun task per node runs torchrun",
-        "MASTER_ADDR = first host of $SLURM_JOB_NODELIST; rendezvous id = $SLURM_JOB_ID",
-        f"USR1 reaches the batch shell {request.signal_lead_s} s before the limit (Slurm may "
+    if request.command is not None:
+        notes = ["1 node, one task: the command runs as given under srun"]
+    else:
+        notes = [
+            f"{request.nodes} node(s) x {max(g, 1)} process(es); one srun task per node runs "
+            f"{request.python} -m torch.distributed.run (torchrun)",
+            "MASTER_ADDR = first host of $SLURM_JOB_NODELIST; rendezvous id = $SLURM_JOB_ID",
+        ]
+        if request.python == "python":
+            notes.append(
+                "python = the first python on the job's PATH (sbatch exports the submitting "
+                "shell's environment); --python /path/to/venv/bin/python pins one"
+            )
+    notes += [
+        f"USR1 reaches the batch shell {lead} s before the limit (Slurm may "
         "send it up to 60 s earlier); the training script must poll $LABCOAT_STOP_FILE, "
         "checkpoint, exit 0, and resume from its latest checkpoint after the requeue",
         "--requeue needs the cluster to allow requeueing (JobRequeue / partition policy)",
     ]
+    if request.signal_lead_s is None:
+        notes.append(f"USR1 lead {lead} s = a quarter of --time, at most {DEFAULT_SIGNAL_LEAD_S} s")
     if g == 0:
         notes.append("no GPUs requested: torch.distributed must use backend='gloo'")
     else:

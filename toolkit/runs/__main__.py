@@ -24,7 +24,7 @@ from toolkit.cli import (
 )
 from toolkit.errors import InputError
 from toolkit.logs.rank import BY, MODES
-from toolkit.runs import control, db, grid, plans
+from toolkit.runs import control, db, grid, plans, slurm
 from toolkit.runs.compare import SweepComparison, compare_sweep
 from toolkit.runs.local import GpuPolicy
 from toolkit.runs.models import BACKENDS, STATUSES, TERMINAL, Run
@@ -204,6 +204,15 @@ def _spec_extras(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _checked(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``specs``, after building each Slurm run's batch script: a run Slurm could never start
+    (bad --time, a multi-node shell command...) is refused before anything is registered."""
+    for spec in specs:
+        if spec["backend"] == "slurm":
+            slurm.check(spec["name"], spec["command"], spec["gpus"], spec["options"])
+    return specs
+
+
 def _start_options(args: argparse.Namespace) -> control.StartOptions:
     policy = GpuPolicy(args.max_mem_used_pct, args.max_util_pct, max(1, args.samples))
     return control.StartOptions(policy, args.wait, args.retry_delay, args.max_wait)
@@ -303,8 +312,9 @@ def _sweep(conn, args: argparse.Namespace) -> int:
         params = grid.parse_params(args.param)
         specs = grid.expand(args.name, params, args.command)
         extras = _spec_extras(args)
+        specs = _checked([{**s, **extras} for s in specs])
         db.create_sweep(conn, args.name, args.goal, args.plan, params, args.command, exist_ok=True)
-        created = db.create_runs(conn, [{**s, **extras} for s in specs], sweep=args.name)
+        created = db.create_runs(conn, specs, sweep=args.name)
         return _created(conn, args, created)
     if args.verb == "list":
         sweeps = db.list_sweeps(conn)
@@ -414,7 +424,7 @@ def _logs(conn, args: argparse.Namespace) -> int:
 
 def _run(conn, args: argparse.Namespace) -> int:
     if args.verb == "create":
-        spec = {"name": args.name, "command": args.command, **_spec_extras(args)}
+        [spec] = _checked([{"name": args.name, "command": args.command, **_spec_extras(args)}])
         return _created(conn, args, [db.create_run(conn, sweep=args.sweep, **spec)])
     if args.verb == "list":
         runs = db.list_runs(conn, sweep=args.sweep, statuses=args.status)

@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from toolkit.errors import InputError
 from toolkit.runs import db, local, slurm
 from toolkit.runs.local import GpuPicker, GpuPolicy, pick_gpus
-from toolkit.runs.models import QUEUED, RUNNING, TERMINAL, Run
+from toolkit.runs.models import FAILED, QUEUED, RUNNING, TERMINAL, Run
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,11 @@ def _start_one(
             what = f"job {run.job_id}" if run.job_id else run.status
             return StartResult(name, False, run.status, f"not startable: already {what}")
         if run.backend == "slurm":
-            ok, note = slurm.submit(conn, run)
+            try:
+                ok, note = slurm.submit(conn, run)
+            except InputError as exc:  # never submittable: fail it rather than leave it queued
+                ok, note = False, f"not submitted: {exc}"
+                db.update_run(conn, name, status=FAILED, ended=db.now(), note=note)
         else:
             ok, note = local.start(conn, run, options.policy, picker)
         status = db.get_run(conn, name).status

@@ -1,24 +1,27 @@
 """Slurm backend: batch script from :func:`toolkit.hardware.launch.build_launch` (the one sbatch
 generator: ``--gres=gpu:K``, ``--time``, ``--output``, ``--requeue``, ``--signal=B:USR1@lead``),
-submitted with ``sbatch --parsable``, tracked with ``squeue`` / ``sacct``, cancelled with
+submitted with ``sbatch --parsable``, tracked through :func:`toolkit.hardware.slurm.job_state`
+(``squeue``, then ``sacct`` where accounting exists, then ``scontrol show job``), cancelled with
 ``scancel``.
 
-Formats relied on (Slurm 21-24):
+What the job runs:
+  ``PY SCRIPT ARGS`` / ``PY -m MODULE ARGS`` with ``--gpus`` > 1: ``srun PY -m
+  torch.distributed.run --nproc-per-node G ... SCRIPT ARGS`` (torchrun through the interpreter
+  the command names: a venv's ``torchrun`` entry point need not be on the job's PATH);
+  anything else (one Python process, a shell command): the command as given, under ``srun``.
+
+Formats relied on beyond those in :mod:`toolkit.hardware.slurm`:
   ``sbatch --parsable --chdir=DIR SCRIPT``        -> ``JOBID`` or ``JOBID;CLUSTER``
-  ``squeue -j ID -h -o %T``                        -> ``PENDING`` / ``RUNNING`` ...; exit 1 with
-                                                     "slurm_load_jobs error: Invalid job id
-                                                     specified" once the job left the controller
-  ``sacct -j ID -n -P -o JobID,State,ExitCode``    -> ``ID|COMPLETED|0:0`` then ``ID.batch|...``;
-                                                     State may read ``CANCELLED by UID``
   ``scancel ID``                                   -> silent, exit 0; "scancel: error: Kill job
                                                      error on job id ID: ..." when already gone
-
-The run's command must be ``python SCRIPT ARGS`` (or ``python -m MODULE ARGS``): the batch script
-runs it through ``srun torchrun``, which starts the Python interpreter itself.
+The batch script also writes ``<run>/exit_code.json`` when the command ends for good: the exit
+code is still known after the controller forgot the job (MinJobAge) on clusters without
+accounting storage.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -27,26 +30,12 @@ import subprocess
 from pathlib import Path
 
 from toolkit.errors import InputError
-from toolkit.hardware.launch import LaunchRequest, build_launch
-from toolkit.hardware.slurm import parse_sacct, sacct_state, squeue_state  # noqa: F401
+from toolkit.hardware.launch import Launch, LaunchRequest, build_launch
+from toolkit.hardware.slurm import JobState, job_state, parse_sacct  # noqa: F401
 from toolkit.runs import db
-from toolkit.runs.local import METRICS_NAME, _read_json
+from toolkit.runs.local import EXIT_NAME, METRICS_NAME, _read_json
 from toolkit.runs.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Run
 
-ACTIVE_STATES = {
-    "PENDING",
-    "CONFIGURING",
-    "REQUEUED",
-    "REQUEUE_HOLD",
-    "REQUEUE_FED",
-    "RESIZING",
-    "SUSPENDED",
-    "STOPPED",
-    "RUNNING",
-    "COMPLETING",
-    "SIGNALING",
-    "STAGE_OUT",
-}
 RUNNING_STATES = {"RUNNING", "COMPLETING", "SIGNALING", "STAGE_OUT", "SUSPENDED", "STOPPED"}
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
 _JOB_ID = re.compile(r"^\d+(_\d+)?$")
@@ -57,31 +46,53 @@ def _cmd(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kwargs)  # type: ignore[call-overload]
 
 
-def launch_request(run: Run, output: str) -> LaunchRequest:
-    """The :class:`LaunchRequest` for ``run``: its ``python`` command split into script and args."""
+def request_for(
+    name: str,
+    command: str,
+    gpus: int,
+    options: dict,
+    output: str = "slurm-%j.out",
+    exit_file: str | None = EXIT_NAME,
+) -> LaunchRequest:
+    """The :class:`LaunchRequest` for a run: torchrun through the command's own interpreter
+    when it is ``PY SCRIPT ARGS`` (or ``PY -m MODULE ARGS``) asking for more than one GPU or
+    node, else the command as given."""
     try:
-        tokens = shlex.split(run.command)
+        tokens = shlex.split(command)
     except ValueError as exc:
-        raise InputError(f"run {run.name!r}: command is not valid shell ({exc})") from None
-    if len(tokens) < 2 or not _PYTHON.match(os.path.basename(tokens[0])):
-        raise InputError(
-            f"run {run.name!r}: the slurm backend launches 'python SCRIPT ARGS' through srun "
-            f"torchrun; got {run.command!r} (put other commands in a script)"
-        )
-    opts = run.options
+        raise InputError(f"run {name!r}: command is not valid shell ({exc})") from None
+    nodes = int(options.get("nodes", 1))
+    torchrun = (
+        len(tokens) >= 2
+        and _PYTHON.match(os.path.basename(tokens[0])) is not None
+        and (gpus > 1 or nodes > 1)
+    )
+    lead = options.get("signal_lead_s")
     return LaunchRequest(
         env="slurm",
-        script=tokens[1],
-        script_args=tuple(tokens[2:]),
-        nodes=int(opts.get("nodes", 1)),
-        gpus_per_node=run.gpus_requested,
-        time=str(opts.get("time") or DEFAULT_TIME),
-        partition=opts.get("partition"),
-        account=opts.get("account"),
-        job_name=run.name,
+        script=tokens[1] if torchrun else "",
+        script_args=tuple(tokens[2:]) if torchrun else (),
+        python=tokens[0] if torchrun else "python",
+        command=None if torchrun else command,
+        nodes=nodes,
+        gpus_per_node=gpus,
+        time=str(options.get("time") or DEFAULT_TIME),
+        partition=options.get("partition"),
+        account=options.get("account"),
+        job_name=name,
         output=output,
-        signal_lead_s=int(opts.get("signal_lead_s", 300)),
+        signal_lead_s=None if lead is None else int(lead),
+        exit_file=exit_file,
     )
+
+
+def check(name: str, command: str, gpus: int, options: dict) -> Launch:
+    """Build (not submit) a run's batch script, so that a run Slurm could never start is refused
+    before it is registered; :class:`InputError` names what is wrong."""
+    try:
+        return build_launch(request_for(name, command, gpus, options))
+    except InputError as exc:
+        raise InputError(f"run {name!r}: {exc}") from None
 
 
 def parse_job_id(stdout: str) -> str:
@@ -97,7 +108,17 @@ def submit(conn: sqlite3.Connection, run: Run) -> tuple[bool, str]:
     """Write ``<runs>/<name>/job.sbatch`` and submit it; ``(submitted, note)``."""
     folder = db.runs_dir(conn) / run.name
     folder.mkdir(parents=True, exist_ok=True)
-    launch = build_launch(launch_request(run, str(folder / "slurm-%j.out")))
+    (folder / EXIT_NAME).unlink(missing_ok=True)  # written by this labcoat's previous submit
+    launch = build_launch(
+        request_for(
+            run.name,
+            run.command,
+            run.gpus_requested,
+            run.options,
+            str(folder / "slurm-%j.out"),
+            str(folder / EXIT_NAME),
+        )
+    )
     assert launch.script is not None
     script = folder / "job.sbatch"
     script.write_text(launch.script)
@@ -136,46 +157,64 @@ def submit(conn: sqlite3.Connection, run: Run) -> tuple[bool, str]:
     return True, f"submitted as job {job}"
 
 
+def _exit_file(conn: sqlite3.Connection, run: Run) -> int | None:
+    """The exit code the batch script recorded for this run's job, if any."""
+    try:
+        data = json.loads((db.runs_dir(conn) / run.name / EXIT_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or str(data.get("job")) != run.job_id:
+        return None
+    code = data.get("exit_code")
+    return code if isinstance(code, int) else None
+
+
+def _requeue_note(js: JobState) -> str:
+    return f", requeued {js.restarts}x" if js.restarts else ""
+
+
 def reconcile(conn: sqlite3.Connection, run: Run) -> bool:
-    """Update a submitted Slurm run from squeue/sacct. True if its status changed."""
+    """Update a submitted Slurm run from Slurm. True if its status changed."""
     if run.backend != "slurm" or run.job_id is None or run.status not in (QUEUED, RUNNING):
         return False
-    state = squeue_state(run.job_id)
-    if state in ACTIVE_STATES:
-        status = RUNNING if state in RUNNING_STATES else QUEUED
-        fields: dict[str, object] = {"status": status, "note": f"slurm {state}"}
+    js = job_state(run.job_id)
+    options = run.options
+    if js is not None and js.restarts is not None and js.restarts != options.get("requeues", 0):
+        options = {**options, "requeues": js.restarts}
+    if js is not None and js.active:
+        status = RUNNING if js.state in RUNNING_STATES else QUEUED
+        fields: dict[str, object] = {
+            "status": status,
+            "note": f"slurm {js.state}{_requeue_note(js)}",
+            "options": options,
+        }
         if status == RUNNING and run.started is None:
             fields["started"] = db.now()
         db.update_run(conn, run.name, **fields)
         return status != run.status
-    end = sacct_state(run.job_id)
-    if end is False:
-        return False  # accounting unreachable: try again on the next command
-    if end is None:
-        if state is not None:
-            return False  # squeue shows a state sacct does not know yet
-        db.update_run(
-            conn,
-            run.name,
-            status=FAILED,
-            ended=db.now(),
-            note=f"job {run.job_id} vanished: not in squeue and sacct has no record",
-        )
-        return True
-    assert isinstance(end, tuple)
-    slurm_state, rc = end
-    if slurm_state in ACTIVE_STATES:
-        return False
-    status = {"COMPLETED": SUCCEEDED, "CANCELLED": CANCELLED}.get(slurm_state, FAILED)
+    recorded = _exit_file(conn, run)
+    if js is None:
+        if recorded is None:
+            db.update_run(
+                conn,
+                run.name,
+                status=FAILED,
+                ended=db.now(),
+                note=f"job {run.job_id} vanished: Slurm has no record and it left no exit code",
+            )
+            return True
+        js = JobState("COMPLETED" if recorded == 0 else "FAILED", recorded, None, EXIT_NAME)
+    status = {"COMPLETED": SUCCEEDED, "CANCELLED": CANCELLED}.get(js.state, FAILED)
     metrics = _read_json(db.runs_dir(conn) / run.name / METRICS_NAME)
     db.update_run(
         conn,
         run.name,
         status=status,
-        exit_code=rc,
+        exit_code=js.exit_code if js.exit_code is not None else recorded,
         ended=db.now(),
         metrics=metrics,
-        note=f"slurm {slurm_state}",
+        options=options,
+        note=f"slurm {js.state}{_requeue_note(js)} (from {js.source})",
     )
     return True
 

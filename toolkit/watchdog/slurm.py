@@ -1,15 +1,13 @@
-"""Supervise a submitted Slurm job by id: poll ``squeue``, read the end state from ``sacct``,
-classify, and restart with ``scontrol requeue`` (same job id; the job script resumes from its
-latest checkpoint — the watchdog records which checkpoint that is).
+"""Supervise a submitted Slurm job by id: poll ``squeue``, read the end state and exit code
+(``sacct`` where accounting exists, else ``scontrol show job``: :func:`toolkit.hardware.slurm.
+job_state`), classify, and restart with ``scontrol requeue`` (same job id; the job script resumes
+from its latest checkpoint — the watchdog records which checkpoint that is).
 
-Commands and formats used (Slurm 21-24):
-  ``squeue -j ID -h -o %T``                        -> ``RUNNING`` (one line per job), or exit 1
-                                                     "slurm_load_jobs error: Invalid job id specified"
-                                                     once the job left the controller
-  ``sacct -j ID -n -P -o JobID,State,ExitCode``    -> ``ID|FAILED|1:0`` then ``ID.batch|...`` rows;
-                                                     State may read ``CANCELLED by UID``;
-                                                     ExitCode is ``exit:signal``
+Commands besides those of :mod:`toolkit.hardware.slurm`:
   ``scontrol requeue ID``                           -> silent, exit 0
+
+A requeued job is held by Slurm (Reason=BeginTime) for about two minutes before it may start
+again; the watchdog waits for it like for any pending job.
 """
 
 from __future__ import annotations
@@ -19,8 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from toolkit.hardware.slurm import parse_sacct, squeue_state  # noqa: F401
-from toolkit.hardware.slurm import sacct_state as _sacct_state
+from toolkit.hardware.slurm import ACTIVE_STATES as ACTIVE
+from toolkit.hardware.slurm import job_state, parse_sacct, squeue_state  # noqa: F401
 from toolkit.watchdog import checkpoints
 from toolkit.watchdog.catalogue import ENVIRONMENT, SUCCESS, UNKNOWN
 from toolkit.watchdog.classify import Diagnosis, classify, diagnosis_from_dict, last_step, repeated
@@ -28,20 +26,6 @@ from toolkit.watchdog.hang import HangDetector
 from toolkit.watchdog.policy import RestartPolicy, decide
 from toolkit.watchdog.record import RunDir, append_event, read_state, write_context, write_state
 
-ACTIVE = {
-    "PENDING",
-    "RUNNING",
-    "CONFIGURING",
-    "COMPLETING",
-    "REQUEUED",
-    "RESIZING",
-    "SUSPENDED",
-    "REQUEUE_HOLD",
-    "REQUEUE_FED",
-    "SIGNALING",
-    "STAGE_OUT",
-    "STOPPED",
-}
 TRANSIENT_END = {"PREEMPTED", "NODE_FAIL", "BOOT_FAIL", "TIMEOUT", "OUT_OF_MEMORY", "DEADLINE"}
 
 
@@ -67,9 +51,10 @@ def _cmd(argv: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
-def sacct_state(job: str) -> tuple[str, int | None] | None:
-    """The job's sacct row, or None when sacct does not know it or could not answer."""
-    return _sacct_state(job) or None
+def end_state(job: str) -> tuple[str, int | None] | None:
+    """``(STATE, exit code)`` of an ended job, or None while it is active or nobody knows it."""
+    found = job_state(job)
+    return None if found is None or found.active else (found.state, found.exit_code)
 
 
 def requeue(job: str) -> tuple[bool, str]:
@@ -172,7 +157,7 @@ def supervise(o: SlurmOptions) -> int:
             append_event(rd, "hang_detected", reason=hung_reason, job=o.job_id)
             diag = classify(None, "", hung=True, hang_reason=hung_reason)
         else:
-            end = sacct_state(o.job_id)
+            end = end_state(o.job_id)
             if end is None or end[0] in ACTIVE:
                 time.sleep(o.poll_s)
                 continue

@@ -1,0 +1,56 @@
+"""Fixtures for tests against the real one-node Slurm cluster (tests/slurm/cluster.py):
+``cluster`` (skips only where Slurm cannot be installed), SLURM_CONF set for each test, the
+training script the jobs run, and a poller."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.slurm import cluster as _cluster
+
+PY = sys.executable
+TRAINER = Path(__file__).with_name("trainer.py")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> _cluster.Cluster:
+    found = _cluster.get()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def slurm_env(cluster: _cluster.Cluster, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This test talks to the session's cluster: SLURM_CONF set, no job variables inherited."""
+    for name in list(os.environ):
+        if name.startswith(("SLURM_", "FAKE_", "LABCOAT_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_CONF", str(cluster.slurm_conf))
+    return dict(os.environ)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, step: float = 0.5) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout:g} s")
+        time.sleep(step)
+
+
+def scontrol_job(job: str) -> dict[str, str]:
+    """``scontrol show job -o`` as a dict (the test's own reading, not the toolkit's parser)."""
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o", job], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(w.split("=", 1) for w in out.split() if "=" in w)
