@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from tests.hardware.conftest import MIB, device
-from toolkit.hardware.detect import detect, slurm_from_env
+from toolkit.hardware.detect import detect, gres_gpus, slurm_from_env
 
 
 def _detect(**kwargs):
@@ -203,12 +203,46 @@ def test_slurm_on_cpu_login_node_with_no_driver(fake_nvml) -> None:
     assert env.slurm is not None and env.slurm.job_id == "7" and env.slurm.num_nodes is None
 
 
-def test_sinfo_on_path_outside_a_job(fake_nvml) -> None:
-    fake_nvml(init_error="LIBRARY_NOT_FOUND")
-    env = _detect(env={}, which=lambda name: "/usr/bin/sinfo" if name == "sinfo" else None)
-    assert env.kind == "slurm"
+def _sinfo_on_path(name: str) -> str | None:
+    return "/usr/bin/sinfo" if name == "sinfo" else None
+
+
+def test_sinfo_answering_outside_a_job_is_slurm_login(fake_nvml) -> None:
+    # the sinfo reply is canned here; tests/slurm/test_detect.py asks a real controller
+    fake_nvml(devices=H100_PCIE_X2)
+    out = "gpu*|gpu:h100:8(S:0-1)|16\ncpu|(null)|4\n"
+    env = _detect(env={}, which=_sinfo_on_path, sinfo=lambda: (out, ""))
+    assert env.kind == "slurm_login"
     assert env.slurm is not None and not env.slurm.in_job
-    assert any("not inside a job" in note for note in env.notes)
+    assert [(p.name, p.default, p.gpus_per_node, p.nodes) for p in env.slurm.partitions] == [
+        ("gpu", True, 8, 16),
+        ("cpu", False, 0, 4),
+    ]
+    assert env.slurm.cluster_gpus_per_node == 8
+    assert any("not inside an allocation" in note for note in env.notes)
+    assert any("this machine's" in note for note in env.notes)  # the 2 local GPUs
+
+
+def test_sinfo_without_a_controller_is_not_slurm(fake_nvml) -> None:
+    fake_nvml(init_error="LIBRARY_NOT_FOUND")
+    why = "slurm_load_partitions: Unable to contact slurm controller (connect failure)"
+    env = _detect(env={}, which=_sinfo_on_path, sinfo=lambda: (None, why))
+    assert env.kind == "cpu_only" and env.slurm is None
+    assert any("no controller answers" in note and why in note for note in env.notes)
+
+
+@pytest.mark.parametrize(
+    ("gres", "gpus"),
+    [
+        ("(null)", 0),
+        ("gpu:a100:8(S:0-1)", 8),
+        ("gpu:2,gpu:v100:1", 3),
+        ("shard:8", 0),
+        ("gpu", None),
+    ],
+)
+def test_gres_gpus(gres: str, gpus: int | None) -> None:
+    assert gres_gpus(gres) == gpus
 
 
 def test_no_slurm_without_job_or_tools() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.hardware.conftest import device, run_cli, scenario
 from toolkit.errors import InputError
-from toolkit.hardware.detect import Environment, GpuInfo, SlurmInfo
+from toolkit.hardware.detect import Environment, GpuInfo, Partition, SlurmInfo, gres_gpus
 from toolkit.hardware.launch import (
     LaunchRequest,
     build_launch,
@@ -90,7 +90,7 @@ def test_slurm_signal_lead_and_time_validation() -> None:
     with pytest.raises(InputError, match="not shorter"):
         build_launch(slurm_2x8(time="00:05:00", signal_lead_s=300))
     # without --signal-lead-s the lead is a quarter of the limit, at most 300 s
-    for limit, lead in (("00:05:00", 75), ("1", 15), ("04:00:00", 300)):
+    for limit, lead in (("00:05:00", 75), ("1", 30), ("2", 60), ("04:00:00", 300)):
         assert f"#SBATCH --signal=B:USR1@{lead}" in build_launch(slurm_2x8(time=limit)).script
 
 
@@ -192,6 +192,20 @@ def test_resolve_env_auto_and_counts() -> None:
     assert resolve_env("auto", None, Environment("cpu_only"))[:2] == ("cpu", 0)
     with pytest.raises(InputError, match="--gpus-per-node"):
         resolve_env("slurm", None, Environment("cpu_only"))
+
+
+def test_resolve_env_on_a_login_node_uses_the_partition_not_local_gpus() -> None:
+    local = [GpuInfo(0, "NVIDIA H100 PCIe")]
+
+    def login(gres: str) -> Environment:
+        part = Partition("gpu", True, gres, gres_gpus(gres), 4)
+        return Environment("slurm_login", local, "nvml", SlurmInfo(False, partitions=(part,)))
+
+    env, gpus, notes = resolve_env("auto", None, login("gpu:a100:8"))
+    assert (env, gpus) == ("slurm", 8) and any("GRES" in n for n in notes)
+    assert resolve_env("auto", None, login("(null)"))[:2] == ("slurm", 0)
+    with pytest.raises(InputError, match="--gpus-per-node"):
+        resolve_env("auto", None, login("gpu"))  # unreadable: not the login node's 1 GPU
 
 
 # ----------------------------------------------------------------------------- CLI

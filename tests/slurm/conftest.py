@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.slurm import cluster as _cluster
+from tests.slurm.long_jobs import LongJobs
 
 PY = sys.executable
 TRAINER = Path(__file__).with_name("trainer.py")
@@ -54,3 +55,11 @@ def scontrol_job(job: str) -> dict[str, str]:
         ["scontrol", "show", "job", "-o", job], capture_output=True, text=True, check=True
     ).stdout
     return dict(w.split("=", 1) for w in out.split() if "=" in w)
+
+
+@pytest.fixture(scope="session")
+def long_jobs(cluster: _cluster.Cluster) -> LongJobs:
+    """The 1-minute jobs, submitted in the background right after the cluster came up."""
+    jobs = _cluster.long_jobs()
+    assert jobs is not None, "long jobs were not started (tests/slurm/test_watchdog.py selected?)"
+    return jobs

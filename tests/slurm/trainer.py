@@ -1,6 +1,7 @@
 """A training loop for the Slurm tests: STEPS steps of STEP_S seconds, a checkpoint (JSON, written
 atomically) after every step, resume from it at start, and a stop on ``$LABCOAT_STOP_FILE``
-(checkpoint, exit 0) unless ``--ignore-stop``. Prints ``step N`` lines the watchdog reads.
+(checkpoint, exit 0, the file left in place: the batch script then requeues) unless
+``--ignore-stop``; on finishing it removes the stop file (nothing to requeue). Prints ``step N`` lines the watchdog reads.
 
     python trainer.py --steps 40 --step-s 1 --ckpt ckpt.json [--ignore-stop]
 """
@@ -39,6 +40,8 @@ def main() -> int:
         if stop_file and os.path.exists(stop_file) and not args.ignore_stop:
             print(f"stop requested: checkpoint at step {step} saved, exiting", flush=True)
             return 0
+    if stop_file and os.path.exists(stop_file):  # finished anyway: no requeue wanted
+        os.remove(stop_file)
     print(f"done at step {step}", flush=True)
     return 0
 

@@ -46,8 +46,9 @@ GPU specs (one data file, toolkit/hardware/gpu_specs.yaml) and environment detec
   specs   peak numbers per GPU: memory (GiB), memory bandwidth (GB/s = 10^9 bytes/s) and
           DENSE peak TFLOP/s (10^12 FLOP/s, no 2:4 sparsity) per dtype; fp16/bf16/fp8 are the
           FP32-accumulate tensor rates, fp32 is non-tensor FP32 (matrix FP32 on AMD).
-  detect  cpu_only | local_gpu | slurm, the GPUs NVML (else torch.cuda) sees, each matched
-          exactly to a spec key or left unmatched with the reason.
+  detect  cpu_only | local_gpu | slurm (in a job) | slurm_login (submits to one), the GPUs
+          NVML (else torch.cuda) sees, each matched exactly to a spec key or left unmatched
+          with the reason.
   launch  runnable commands for a training script here or on a stated environment: python /
           torchrun (single and multi-node, c10d rendezvous) / an sbatch script for Slurm.
   free-gpus  the CUDA_VISIBLE_DEVICES value of K idle GPUs on a shared machine (NVML).
@@ -116,7 +117,15 @@ def _detect_table(env: Environment) -> str:
                 f"gpus/node={s.gpus_per_node if s.gpus_per_node is not None else '?'}"
             )
         else:
-            lines.append("slurm: cluster tools present, not inside a job")
+            lines.append(
+                "slurm: cluster tools present, not inside an allocation (submit with sbatch)"
+            )
+            for part in s.partitions:
+                gpus = "?" if part.gpus_per_node is None else part.gpus_per_node
+                lines.append(
+                    f"  partition {part.name}{' (default)' if part.default else ''}: "
+                    f"{part.nodes if part.nodes is not None else '?'} node(s), GPUs/node {gpus}"
+                )
     if env.notes:
         lines += ["", "notes:", *[f"  - {n}" for n in env.notes]]
     return "\n".join(lines)
@@ -402,10 +411,12 @@ def build_parser() -> Parser:
     add_format_flag(specs)
     det = sub.add_parser(
         "detect",
-        help="detect cpu_only / local_gpu / slurm and match each GPU to a spec",
+        help="detect cpu_only / local_gpu / slurm / slurm_login and match each GPU to a spec",
         description=(
             "Detect the environment and exit 0.\n\n"
-            "kind: cpu_only | local_gpu | slurm (SLURM_JOB_ID set, or sinfo on PATH).\n"
+            "kind: cpu_only | local_gpu | slurm (inside a job: SLURM_JOB_ID set) |\n"
+            "slurm_login (sinfo on PATH and its controller answers, but no job: submit with\n"
+            "sbatch; partitions and GPUs per node from sinfo).\n"
             "GPUs from NVML; torch.cuda only if NVML is unavailable (the notes say why).\n"
             "Per GPU: name, memory (bytes in JSON, GiB in the table), PCI device id, UUID and\n"
             "the spec key it matches exactly, or no key and the reason."

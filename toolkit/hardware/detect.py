@@ -1,4 +1,11 @@
-"""What is this machine: no GPU, local GPUs, or a Slurm job? And which GPUs, exactly?
+"""What is this machine: no GPU, local GPUs, inside a Slurm job, or a machine that submits to a
+Slurm cluster without being inside a job? And which GPUs, exactly?
+
+Kinds: ``slurm`` (``SLURM_JOB_ID`` set: inside an allocation), ``slurm_login`` (Slurm tools on
+PATH and a controller that answers ``sinfo``, but no job: a login/submit node; launch through
+sbatch, and the compute nodes' GPUs come from ``sinfo``'s GRES, not from this machine),
+``local_gpu``, ``cpu_only``. Slurm tools whose controller does not answer do not make a Slurm
+machine: the kind then follows the local GPUs and a note says why.
 
 GPUs come from NVML (the ``pynvml`` module of nvidia-ml-py); only when NVML is unavailable do we
 fall back to ``torch.cuda`` (which also sees ROCm GPUs), and the notes say so. Each GPU is matched
@@ -11,13 +18,15 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.hardware.specs import UnknownGpuError, resolve
 
-KINDS = ("cpu_only", "local_gpu", "slurm")
+KINDS = ("cpu_only", "local_gpu", "slurm", "slurm_login")
+SINFO_FORMAT = "%P|%G|%D"  # partition (default marked *), GRES per node, node count
 
 
 @dataclass(frozen=True)
@@ -34,8 +43,21 @@ class GpuInfo:
 
 
 @dataclass(frozen=True)
+class Partition:
+    """One ``sinfo`` row: ``gres`` as Slurm prints it (``gpu:a100:8``, ``(null)``), GPUs per node
+    parsed from it (0 when the partition has none, None when unreadable), node count."""
+
+    name: str
+    default: bool
+    gres: str
+    gpus_per_node: int | None
+    nodes: int | None
+
+
+@dataclass(frozen=True)
 class SlurmInfo:
-    """Slurm job facts from ``SLURM_*`` environment variables (``None`` where unset)."""
+    """Slurm job facts from ``SLURM_*`` environment variables (``None`` where unset); outside a
+    job, ``partitions`` from ``sinfo`` (empty when its controller did not answer)."""
 
     in_job: bool
     job_id: str | None = None
@@ -52,11 +74,18 @@ class SlurmInfo:
     gpus_per_node: int | None = None
     gpus_per_node_raw: str | None = None
     job_gpus: str | None = None
+    partitions: tuple[Partition, ...] = ()
+
+    @property
+    def cluster_gpus_per_node(self) -> int | None:
+        """GPUs per node of the default partition (else the first) as sinfo reports them."""
+        chosen = [p for p in self.partitions if p.default] or list(self.partitions[:1])
+        return chosen[0].gpus_per_node if chosen else None
 
 
 @dataclass
 class Environment:
-    """``kind``: cpu_only | local_gpu | slurm; ``source``: nvml | torch | none."""
+    """``kind``: cpu_only | local_gpu | slurm | slurm_login; ``source``: nvml | torch | none."""
 
     kind: str
     gpus: list[GpuInfo] = field(default_factory=list)
@@ -250,6 +279,50 @@ def slurm_from_env(
     )
 
 
+def gres_gpus(gres: str) -> int | None:
+    """GPUs per node in a GRES string: ``gpu:a100:8(S:0-1)`` -> 8, ``gpu:2,gpu:v100:1`` -> 3,
+    ``(null)`` or no ``gpu`` entry -> 0, unreadable -> None."""
+    total = 0
+    for item in gres.split(","):
+        item = item.split("(")[0].strip()
+        if not item.startswith("gpu"):
+            continue
+        count = _int(item.rsplit(":", 1)[-1])
+        if count is None:
+            return None
+        total += count
+    return total
+
+
+def parse_sinfo(text: str) -> tuple[Partition, ...]:
+    """Rows of ``sinfo -h -o '%P|%G|%D'`` (one per partition and GRES; default marked ``*``)."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 3 or not parts[0]:
+            continue
+        name, gres, nodes = parts
+        rows.append(
+            Partition(name.rstrip("*"), name.endswith("*"), gres, gres_gpus(gres), _int(nodes))
+        )
+    return tuple(rows)
+
+
+def run_sinfo() -> tuple[str | None, str]:
+    """``(stdout, "")`` when a controller answered ``sinfo``, else ``(None, why)``."""
+    try:
+        res = subprocess.run(
+            ["sinfo", "-h", "-o", SINFO_FORMAT], capture_output=True, text=True, timeout=5
+        )
+    except subprocess.TimeoutExpired:
+        return None, "sinfo got no answer in 5 s"
+    except OSError as exc:
+        return None, str(exc)
+    if res.returncode != 0:
+        return None, (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+    return res.stdout, ""
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -257,8 +330,10 @@ def detect(
     env: Mapping[str, str] | None = None,
     use_torch: bool = True,
     which: Callable[[str], str | None] = shutil.which,
+    sinfo: Callable[[], tuple[str | None, str]] = run_sinfo,
 ) -> Environment:
-    """Describe this machine. ``env`` defaults to ``os.environ``; ``use_torch=False`` skips the fallback."""
+    """Describe this machine. ``env`` defaults to ``os.environ``; ``use_torch=False`` skips the
+    fallback; ``sinfo`` asks the controller (only when ``sinfo`` is on PATH outside a job)."""
     env = os.environ if env is None else env
     notes: list[str] = []
     source = "none"
@@ -277,14 +352,33 @@ def detect(
             "ones this process may use"
         )
     slurm = slurm_from_env(env, which)
-    if slurm is not None and not slurm.in_job:
-        notes.append(
-            "Slurm tools (sinfo) found on PATH, but SLURM_JOB_ID is unset: not inside a job"
-        )
-    if slurm is not None:
+    kind = None
+    if slurm is not None and slurm.in_job:
         kind = "slurm"
-    elif gpus:
-        kind = "local_gpu"
-    else:
-        kind = "cpu_only"
+    elif slurm is not None:
+        out, why = sinfo()
+        if out is None:
+            notes.append(
+                f"Slurm tools (sinfo) on PATH but no controller answers ({why}): not a Slurm "
+                "machine for planning; launching follows the local GPUs"
+            )
+            slurm = None
+        else:
+            slurm = SlurmInfo(in_job=False, partitions=parse_sinfo(out))
+            kind = "slurm_login"
+            parts = ", ".join(
+                f"{p.name}{'*' if p.default else ''} ({p.nodes} node(s), gres {p.gres})"
+                for p in slurm.partitions
+            )
+            notes.append(
+                "Slurm tools present, not inside an allocation (SLURM_JOB_ID unset): submit "
+                f"with sbatch; partitions: {parts or 'none listed'}"
+            )
+            if gpus:
+                notes.append(
+                    "the GPUs listed are this machine's; jobs run on the compute nodes "
+                    "(GPUs per node from sinfo's GRES)"
+                )
+    if kind is None:
+        kind = "local_gpu" if gpus else "cpu_only"
     return Environment(kind=kind, gpus=gpus, source=source, slurm=slurm, notes=notes)

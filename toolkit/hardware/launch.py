@@ -109,9 +109,11 @@ def time_limit_seconds(text: str) -> int:
 
 
 def default_signal_lead(limit_s: int) -> int:
-    """USR1 lead for a time limit of ``limit_s`` seconds: a quarter of the limit, at most
-    :data:`DEFAULT_SIGNAL_LEAD_S` (a 5-minute job is warned 75 s ahead, a 4-hour one 300 s)."""
-    return max(1, min(DEFAULT_SIGNAL_LEAD_S, limit_s // 4))
+    """USR1 lead in seconds for a time limit of ``limit_s`` seconds: a quarter of the limit, at
+    most :data:`DEFAULT_SIGNAL_LEAD_S`, but at least half the limit up to 60 s, because slurmctld
+    checks time limits (and sends the signal) only about every 30 s: a 1-minute job is warned
+    30 s ahead, a 5-minute one 75 s, a 4-hour one 300 s."""
+    return max(1, min(DEFAULT_SIGNAL_LEAD_S, max(limit_s // 4, min(60, limit_s // 2))))
 
 
 def signal_lead(request: LaunchRequest) -> int:
@@ -308,8 +310,8 @@ export MASTER_ADDR MASTER_PORT
 # Checkpoint before the time limit. Slurm sends USR1 to this batch shell (B:) {lead} s before the
 # limit. The trap does not forward USR1 to the training processes (torchrun's agent does not
 # handle SIGUSR1 and would die); it creates ${STOP_FILE_VAR}, which the training script polls
-# between steps: when the file exists, save a checkpoint and exit 0. The job is then requeued and
-# resumes from the checkpoint.
+# between steps: when the file exists, save a checkpoint and exit 0 (leaving the file). The job is
+# then requeued and resumes from the checkpoint.
 export {STOP_FILE_VAR}="${{SLURM_SUBMIT_DIR:-$PWD}}/.stop-${{SLURM_JOB_ID}}"
 rm -f "${STOP_FILE_VAR}"
 STOP_REQUESTED=0
@@ -336,7 +338,9 @@ while [ "$status" -gt 128 ] && kill -0 "$SRUN_PID" 2>/dev/null; do
 done
 set -e
 
-if [ "$STOP_REQUESTED" -eq 1 ]; then
+# Requeue when training stopped on the request: the stop file is still there. A training script
+# that finished its work anyway removes the file, and the job ends here instead.
+if [ "$STOP_REQUESTED" -eq 1 ] && [ -e "${STOP_FILE_VAR}" ]; then
     echo "$(date -Is) training exited with status $status after the stop request; requeueing"
     rm -f "${STOP_FILE_VAR}"
     scontrol requeue "$SLURM_JOB_ID"
@@ -383,7 +387,10 @@ def _slurm(request: LaunchRequest) -> Launch:
         "--requeue needs the cluster to allow requeueing (JobRequeue / partition policy)",
     ]
     if request.signal_lead_s is None:
-        notes.append(f"USR1 lead {lead} s = a quarter of --time, at most {DEFAULT_SIGNAL_LEAD_S} s")
+        notes.append(
+            f"USR1 lead {lead} s from --time (a quarter of it; at least half of it up to 60 s; "
+            f"at most {DEFAULT_SIGNAL_LEAD_S} s)"
+        )
     if g == 0:
         notes.append("no GPUs requested: torch.distributed must use backend='gloo'")
     else:
@@ -414,17 +421,21 @@ def resolve_env(
 ) -> tuple[str, int, list[str]]:
     """``(env, gpus_per_node, notes)`` for ``--env`` (cpu|local|slurm|auto) and the flag value.
 
-    ``auto`` maps detected ``slurm`` -> slurm, ``local_gpu`` -> local, ``cpu_only`` -> cpu.
-    Without ``--gpus-per-node`` the count comes from the Slurm job (``SLURM_GPUS_ON_NODE`` /
-    ``SLURM_GPUS_PER_NODE``), else from the GPUs NVML (or torch) lists; ``environment`` is only
-    read when needed (``None`` = not detected).
+    ``auto`` maps detected ``slurm`` and ``slurm_login`` -> slurm, ``local_gpu`` -> local,
+    ``cpu_only`` -> cpu. Without ``--gpus-per-node`` the count comes from the Slurm job
+    (``SLURM_GPUS_ON_NODE`` / ``SLURM_GPUS_PER_NODE``); outside a job on a Slurm machine, from the
+    default partition's GRES as ``sinfo`` reports it (the compute nodes', not this machine's);
+    else from the GPUs NVML (or torch) lists; ``environment`` is only read when needed (``None`` =
+    not detected).
     """
     notes: list[str] = []
     env = requested
     if requested == "auto":
         if environment is None:
             raise InputError("--env auto needs environment detection")
-        env = {"slurm": "slurm", "local_gpu": "local", "cpu_only": "cpu"}[environment.kind]
+        env = {"slurm": "slurm", "slurm_login": "slurm", "local_gpu": "local", "cpu_only": "cpu"}[
+            environment.kind
+        ]
         notes.append(f"--env auto: detected {environment.kind} -> {env}")
         slurm = environment.slurm
         if slurm is not None and slurm.in_job:
@@ -444,6 +455,14 @@ def resolve_env(
         if env == "slurm" and slurm is not None and slurm.in_job and slurm.gpus_per_node:
             detected = slurm.gpus_per_node
             notes.append(f"GPUs per node from the current Slurm job: {detected}")
+        elif env == "slurm" and slurm is not None and not slurm.in_job:
+            per_node = slurm.cluster_gpus_per_node
+            if per_node == 0:
+                notes.append("the default partition's nodes have no GPUs (sinfo GRES): CPU job")
+                return env, 0, notes
+            if per_node:
+                detected = per_node
+                notes.append(f"GPUs per node from the default partition's GRES (sinfo): {detected}")
         elif environment.gpus:
             detected = len(environment.gpus)
             notes.append(f"GPUs per node = the {detected} GPU(s) {environment.source} lists here")

@@ -75,6 +75,12 @@ def _launch_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time", default=None, help="slurm: time limit (default 04:00:00)")
     p.add_argument("--partition", default=None, help="slurm: partition")
     p.add_argument("--account", default=None, help="slurm: account")
+    p.add_argument(
+        "--signal-lead-s",
+        type=cli.positive_int("--signal-lead-s"),
+        default=None,
+        help="slurm: USR1 this many seconds before --time (default: a quarter of it, max 300)",
+    )
     p.add_argument("--auto-start", action="store_true", help="start right after creating")
     _start_flags(p)
 
@@ -189,9 +195,14 @@ def _env(items: Sequence[str]) -> dict[str, str]:
 
 
 def _spec_extras(args: argparse.Namespace) -> dict[str, Any]:
-    options = {k: getattr(args, k) for k in ("time", "partition", "account") if getattr(args, k)}
+    options = {
+        k: getattr(args, k)
+        for k in ("time", "partition", "account", "signal_lead_s")
+        if getattr(args, k)
+    }
     if args.backend == "local" and options:
-        raise InputError(f"--{', --'.join(options)}: Slurm options need --backend slurm")
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in options)
+        raise InputError(f"{flags}: Slurm options need --backend slurm")
     workdir = (args.cwd or Path.cwd()).resolve()
     if not workdir.is_dir():
         raise InputError(f"--cwd {workdir}: not a directory")

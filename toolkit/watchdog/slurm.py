@@ -81,7 +81,8 @@ def classify_slurm(state: str, rc: int | None, tail: str) -> Diagnosis:
         )
     diag = classify(rc, tail)
     diag.evidence.append(f"sacct State={state} ExitCode rc={rc}")
-    generic = diag.subclass in ("sigkill", "sigterm", "unexplained-exit", "finished")
+    # the log's "DUE TO TIME LIMIT / PREEMPTION" line only guesses what Slurm's state states
+    generic = diag.subclass in ("sigkill", "sigterm", "unexplained-exit", "finished", "preemption")
     if state in TRANSIENT_END and generic:
         diag = Diagnosis(
             ENVIRONMENT,
