@@ -1,6 +1,6 @@
 """A real one-node Slurm cluster in a temporary folder, for the tests and for trying labcoat.
 
-    python scripts/slurm_cluster.py start [--dir DIR] [--format json]   # prints SLURM_CONF=...
+    python scripts/slurm_cluster.py start [--dir DIR] [--nodes N] [--format json]  # SLURM_CONF=...
     python scripts/slurm_cluster.py stop --dir DIR
     python scripts/slurm_cluster.py status --dir DIR
 
@@ -9,8 +9,10 @@
 munge key and a one-node ``slurm.conf`` under DIR (the machine's CPUs as ``slurmd -C`` reports
 them, ``proctrack/linuxproc``, ``task/none``, ``select/cons_tres``, no accounting storage, free
 TCP ports, every state and log file under DIR), starts ``munged``, ``slurmctld`` and ``slurmd``
-in the foreground as detached processes, and waits until the node is idle. Clients find the
-cluster through ``SLURM_CONF=DIR/slurm.conf``; nothing under /etc is read or written, so several
+in the foreground as detached processes, and waits until the node is idle. ``--nodes N`` (N > 1)
+runs N ``slurmd`` on this host as nodes ``HOST-1``..``HOST-N`` (``slurmd -N``, each with its own
+port and spool; NodeAddr 127.0.0.1), each with the machine's CPUs, for multi-node jobs. Clients
+find the cluster through ``SLURM_CONF=DIR/slurm.conf``; nothing under /etc is read or written, so several
 clusters (several test sessions) can run side by side. ``stop`` ends the three daemons by the
 PIDs recorded in DIR/pids.json (SIGTERM, then SIGKILL after 10 s).
 
@@ -127,20 +129,31 @@ def node_line() -> str:
     return line.strip()
 
 
-def write_config(root: Path) -> Path:
-    """munge key, state folders and slurm.conf under ``root``; returns the slurm.conf path."""
+def write_config(root: Path, nodes: int = 1) -> tuple[Path, list[str]]:
+    """munge key, state folders and slurm.conf under ``root``; (slurm.conf, node names)."""
     for sub in ("munge", "ctld", "spool"):
         (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     key = root / "munge" / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
     node = node_line()
-    name = node.split()[0].split("=", 1)[1]
+    host = node.split()[0].split("=", 1)[1]
+    hardware = node.split(None, 1)[1]
+    if nodes == 1:
+        names = [host]
+        node_lines = f"{node} NodeAddr=127.0.0.1 State=UNKNOWN"
+    else:
+        names = [f"{host}-{i}" for i in range(1, nodes + 1)]
+        node_lines = "\n".join(
+            f"NodeName={n} NodeHostname={host} NodeAddr=127.0.0.1 Port={_free_port()} {hardware} "
+            "State=UNKNOWN"
+            for n in names
+        )
     conf = root / "slurm.conf"
     conf.write_text(
         f"""# one-node test cluster written by labcoat scripts/slurm_cluster.py
 ClusterName=labcoat
-SlurmctldHost={name}(127.0.0.1)
+SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={_free_port()}
 SlurmdPort={_free_port()}
 AuthType=auth/munge
@@ -149,11 +162,11 @@ AuthInfo=socket={root}/munge/munge.socket
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation={root}/ctld
-SlurmdSpoolDir={root}/spool
+SlurmdSpoolDir={root}/spool/%n
 SlurmctldPidFile={root}/slurmctld.pid
-SlurmdPidFile={root}/slurmd.pid
+SlurmdPidFile={root}/slurmd-%n.pid
 SlurmctldLogFile={root}/slurmctld.log
-SlurmdLogFile={root}/slurmd.log
+SlurmdLogFile={root}/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -171,12 +184,12 @@ MinJobAge=600
 InactiveLimit=0
 SlurmctldTimeout=30
 SlurmdTimeout=30
-{node} NodeAddr=127.0.0.1 State=UNKNOWN
+{node_lines}
 # OverSubscribe: up to 4 jobs share a core, so short test jobs need not queue behind each other
-PartitionName=debug Nodes={name} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+PartitionName=debug Nodes={",".join(names)} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 """
     )
-    return conf
+    return conf, names
 
 
 def _spawn(argv: list[str], log: Path, env: dict[str, str]) -> int:
@@ -210,12 +223,12 @@ def _ok(argv: list[str], env: dict[str, str]) -> str | None:
     return res.stdout if res.returncode == 0 else None
 
 
-def start(root: Path, timeout: float = 60.0) -> dict:
+def start(root: Path, timeout: float = 60.0, nodes: int = 1) -> dict:
     """Install if needed, configure and start the cluster in ``root``; a summary dict."""
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     install_s = ensure_packages(root / "install.log")
-    conf = write_config(root)
+    conf, names = write_config(root, nodes)
     env = {**os.environ, "SLURM_CONF": str(conf)}
     pids: dict[str, int] = {}
     pid_file = root / "pids.json"
@@ -254,15 +267,17 @@ def start(root: Path, timeout: float = 60.0) -> dict:
             timeout,
             ctld_logs,
         )
-        pids["slurmd"] = _spawn(
-            [_which("slurmd") or "slurmd", "-D", "-f", str(conf)], root / "slurmd.out", env
-        )
-        record()
+        for name in names:
+            argv = [_which("slurmd") or "slurmd", "-D", "-f", str(conf)]
+            pids[f"slurmd {name}"] = _spawn(
+                argv + (["-N", name] if nodes > 1 else []), root / f"slurmd-{name}.out", env
+            )
+            record()
         _wait(
-            "node idle",
-            lambda: (_ok(["sinfo", "-h", "-N", "-o", "%t"], env) or "").strip() == "idle",
+            f"{nodes} node(s) idle",
+            lambda: (_ok(["sinfo", "-h", "-N", "-o", "%t"], env) or "").split() == ["idle"] * nodes,
             timeout,
-            [root / "slurmd.out", root / "slurmd.log", *ctld_logs],
+            [*(root / f"slurmd-{n}.out" for n in names), *ctld_logs],
         )
     except BaseException:
         stop(root)
@@ -274,6 +289,7 @@ def start(root: Path, timeout: float = 60.0) -> dict:
         "install_s": round(install_s, 2),
         "start_s": round(time.monotonic() - t0 - install_s, 2),
         "node": node_line(),
+        "nodes": names,
     }
     (root / "cluster.json").write_text(json.dumps(info, indent=1))
     return info
@@ -299,7 +315,7 @@ def stop(root: Path, grace_s: float = 10.0) -> list[str]:
         pids: dict[str, int] = json.loads((root / "pids.json").read_text())
     except (OSError, ValueError):
         return []
-    order = [n for n in ("slurmd", "slurmctld", "munged") if n in pids]
+    order = sorted(pids, key=lambda n: (not n.startswith("slurmd"), n == "munged"))
     for name in order:
         try:
             os.kill(pids[name], signal.SIGTERM)
@@ -326,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("verb", choices=("start", "stop", "status"))
     parser.add_argument("--dir", type=Path, default=None, help="cluster folder (start: new temp)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per start phase")
+    parser.add_argument("--nodes", type=int, default=1, help="slurmd nodes on this host (start)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     if args.verb != "start" and args.dir is None:
@@ -333,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "start":
             root = args.dir or Path(tempfile.mkdtemp(prefix="labcoat-slurm-"))
-            info = start(root.resolve(), args.timeout)
+            if args.nodes < 1:
+                parser.error(f"--nodes must be >= 1, got {args.nodes}")
+            info = start(root.resolve(), args.timeout, args.nodes)
             if args.format == "json":
                 print(json.dumps(info))
             else:

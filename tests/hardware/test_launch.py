@@ -58,7 +58,8 @@ def test_slurm_multi_node_script_has_every_required_line() -> None:
         "#SBATCH --output=%x-%j.out",
         "#SBATCH --signal=B:USR1@300",
         "#SBATCH --requeue",
-        'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        'MASTER_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        "MASTER_ADDR=${MASTER_ADDR:-$MASTER_NODE}",
         "trap on_usr1 USR1",
         'scontrol requeue "$SLURM_JOB_ID"',
     ):

@@ -1,4 +1,5 @@
-"""The session's real Slurm cluster (scripts/slurm_cluster.py), started once in the background.
+"""The session's real Slurm cluster (scripts/slurm_cluster.py, two slurmd nodes on this host),
+started once in the background.
 
 ``start_in_background`` runs ``slurm_cluster.py start`` (apt-get install when the packages are
 missing, then the three daemons) in a thread and, when asked, submits the 1-minute jobs of
@@ -28,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "slurm_cluster.py"
 HERE = Path(__file__).resolve().parent
 EXIT_NO_PACKAGES = 3
+NODES = 2  # two slurmd on this host: multi-node jobs (torchrun rendezvous) run for real
 
 
 @dataclass
@@ -62,7 +64,8 @@ def _start(with_long_jobs: bool) -> None:
     assert _dir is not None
     try:
         res = subprocess.run(
-            [sys.executable, str(SCRIPT), "start", "--dir", str(_dir), "--format", "json"],
+            [sys.executable, str(SCRIPT), "start", "--dir", str(_dir), "--nodes", str(NODES)]
+            + ["--format", "json"],
             capture_output=True,
             text=True,
             timeout=600,

@@ -2,6 +2,8 @@
 wall time, so tests/slurm/cluster.py submits them in the background as soon as the cluster is up
 and they run while the rest of the suite does; the tests only wait for the end and check it.
 
+``two-node``: a `hardware launch --nodes 2` script (torchrun rendezvous across the cluster's
+two slurmd nodes) running one gloo all-reduce.
 ``stopper``: a run in the registry whose trainer stops on USR1 (stop file, checkpoint, exit 0);
 the batch script requeues it and it resumes from the checkpoint. ``limit``: a `hardware launch`
 script whose trainer ignores the stop file and is killed at its time limit (TIMEOUT); the
@@ -21,6 +23,7 @@ from pathlib import Path
 
 PY = sys.executable
 TRAINER = Path(__file__).with_name("trainer.py")
+DDP_CHECK = Path(__file__).with_name("ddp_check.py")
 TESTS = "test_watchdog.py"
 LIMIT_STEPS = 100  # 100 s of work: more than one attempt can do (killed 60-90 s after start,
 #                    slurmctld checks limits every 30 s), less than two
@@ -62,6 +65,7 @@ class LongJobs:
     work: Path
     stop_job: str
     timeout_job: str
+    two_node_job: str
     watchdogs: dict[str, subprocess.Popen]
     releaser: BeginTimeReleaser
 
@@ -109,6 +113,18 @@ def start(work: Path, env: dict[str, str]) -> LongJobs:
     )  # fmt: skip
     (work / "limit.sbatch").write_text(json.loads(launch)["script"])
     timeout_job = _run(["sbatch", "--parsable", str(work / "limit.sbatch")], work, env).strip()
+    shutil.copy(DDP_CHECK, work / "ddp_check.py")
+    two_node = _run(
+        [
+            PY, "-m", "toolkit.hardware", "launch", "--env", "slurm", "--nodes", "2",
+            "--gpus-per-node", "0", "--python", PY, "--script", "ddp_check.py", "--time", "5",
+            "--job-name", "two-node", "--output", str(work / "two-node-%j.out"),
+            "--master-port", str(_free_port()), "--format", "json",
+        ],
+        work, env,
+    )  # fmt: skip
+    (work / "two-node.sbatch").write_text(json.loads(two_node)["script"])
+    two_node_job = _run(["sbatch", "--parsable", str(work / "two-node.sbatch")], work, env).strip()
     watchdogs = {}
     for name, job, log, ckpt in (
         ("stop", stop_job, work / ".labcoat" / "runs" / "stopper" / f"slurm-{stop_job}.out",
@@ -126,4 +142,4 @@ def start(work: Path, env: dict[str, str]) -> LongJobs:
     releaser = BeginTimeReleaser(env)
     releaser.jobs.update({stop_job, timeout_job})
     releaser.start()
-    return LongJobs(work, stop_job, timeout_job, watchdogs, releaser)
+    return LongJobs(work, stop_job, timeout_job, two_node_job, watchdogs, releaser)

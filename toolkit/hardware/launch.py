@@ -296,14 +296,18 @@ mv -f {target}.tmp {target}
     body = f"""
 set -eu
 
-# Rendezvous: the first host of the allocation runs the c10d store. (pipefail only after this
-# line: head exits after one host, and scontrol may then die of SIGPIPE.)
-MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+# Rendezvous: the first host of the allocation runs the c10d store, reached at the address Slurm
+# itself uses for that node (NodeAddr; the node name where none is shown). (pipefail only after
+# this line: head exits after one host, and scontrol may then die of SIGPIPE.)
+MASTER_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 set -o pipefail
-if [ -z "$MASTER_ADDR" ]; then
+if [ -z "$MASTER_NODE" ]; then
     echo "could not resolve the first host of $SLURM_JOB_NODELIST" >&2
     exit 1
 fi
+MASTER_ADDR=$( (scontrol show node -o "$MASTER_NODE" 2>/dev/null || true) |
+    sed -nE 's/.*NodeAddr=([^ ]*).*/\\1/p')
+MASTER_ADDR=${{MASTER_ADDR:-$MASTER_NODE}}
 MASTER_PORT={request.master_port}
 export MASTER_ADDR MASTER_PORT
 
@@ -373,7 +377,8 @@ def _slurm(request: LaunchRequest) -> Launch:
         notes = [
             f"{request.nodes} node(s) x {max(g, 1)} process(es); one srun task per node runs "
             f"{request.python} -m torch.distributed.run (torchrun)",
-            "MASTER_ADDR = first host of $SLURM_JOB_NODELIST; rendezvous id = $SLURM_JOB_ID",
+            "MASTER_ADDR = NodeAddr of the first host of $SLURM_JOB_NODELIST; rendezvous id = "
+            "$SLURM_JOB_ID",
         ]
         if request.python == "python":
             notes.append(
