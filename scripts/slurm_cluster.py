@@ -35,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from toolkit.watchdog.process import alive  # noqa: E402  (stdlib only; no venv needed)
+
 PACKAGES = ("slurm-wlm", "munge")
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "srun")
@@ -295,19 +298,6 @@ def start(root: Path, timeout: float = 60.0, nodes: int = 1) -> dict:
     return info
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its new parent) counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def stop(root: Path, grace_s: float = 10.0) -> list[str]:
     """SIGTERM the daemons recorded in ``root``/pids.json (slurmd first), SIGKILL after
     ``grace_s``; the names of those that had to be killed."""
@@ -322,11 +312,11 @@ def stop(root: Path, grace_s: float = 10.0) -> list[str]:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + grace_s
-        while _alive(pids[name]) and time.monotonic() < deadline:
+        while alive(pids[name]) and time.monotonic() < deadline:
             time.sleep(0.1)
     killed = []
     for name in order:
-        if _alive(pids[name]):
+        if alive(pids[name]):
             os.kill(pids[name], signal.SIGKILL)
             killed.append(name)
     (root / "pids.json").unlink(missing_ok=True)

@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.runs.conftest import wait_for  # noqa: F401  (re-exported for tests/slurm)
 from tests.slurm import cluster as _cluster
 from tests.slurm.long_jobs import LongJobs
 
@@ -36,17 +35,6 @@ def slurm_env(cluster: _cluster.Cluster, monkeypatch: pytest.MonkeyPatch) -> dic
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SLURM_CONF", str(cluster.slurm_conf))
     return dict(os.environ)
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 60.0, step: float = 0.5) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout:g} s")
-        time.sleep(step)
 
 
 def scontrol_job(job: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ def test_two_node_script_rendezvous_and_all_reduce(long_jobs: LongJobs) -> None:
             (j := scontrol_job(job))["JobState"] not in ("PENDING", "RUNNING", "COMPLETING") and j
         ),
         timeout=240,
+        step=0.5,
     )
     log = (long_jobs.work / f"two-node-{job}.out").read_text()
     assert (ended["JobState"], ended["ExitCode"], ended["NumNodes"]) == ("COMPLETED", "0:0", "2"), (

@@ -38,7 +38,7 @@ def settled(cwd: Path, names: set[str], timeout: float = 90.0) -> dict[str, dict
         }
         return rows if len(ended) == len(names) else None
 
-    return wait_for(done, timeout)  # type: ignore[return-value]
+    return wait_for(done, timeout, 0.5)  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -108,12 +108,12 @@ def test_cancel_reaches_slurm_and_the_registry(project: Path) -> None:
         "--auto-start", cwd=project,
     )  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
-    wait_for(lambda: listed(project)["long"]["status"] == "running", 60)
+    wait_for(lambda: listed(project)["long"]["status"] == "running", 60, 0.5)
     res = runs("run", "cancel", "long", cwd=project)
     assert res.returncode == 0, res.stdout + res.stderr
     row = listed(project)["long"]
     assert row["status"] == "cancelled"
-    wait_for(lambda: scontrol_job(row["job_id"])["JobState"] == "CANCELLED", 30)
+    wait_for(lambda: scontrol_job(row["job_id"])["JobState"] == "CANCELLED", 30, 0.5)
     again = runs("run", "cancel", "long", cwd=project)
     assert again.returncode == 1 and "already cancelled" in again.stdout
     assert listed(project)["long"]["status"] == "cancelled"  # Slurm's end does not undo it
