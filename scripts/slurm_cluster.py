@@ -183,11 +183,12 @@ MpiDefault=none
 ReturnToService=2
 JobRequeue=1
 KillWait=5
-MinJobAge=600
+MinJobAge=3600
 InactiveLimit=0
 SlurmctldTimeout=30
 SlurmdTimeout=30
 {node_lines}
+# MinJobAge: ended jobs stay visible to squeue/scontrol for an hour (a test suite's length)
 # OverSubscribe: up to 4 jobs share a core, so short test jobs need not queue behind each other
 PartitionName=debug Nodes={",".join(names)} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 """
