@@ -13,7 +13,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The skill set agreed with the skills authors; test_skills_complete checks it exists.
+# One entry point per situation (issue 15): each skill is the only route for its moment; stages and
+# detail live in its references/. Agents are dispatched by a skill, never an entry point of their own.
 EXPECTED_SKILLS = [
     "using-labcoat",
     "ml-brainstorming",
@@ -21,17 +22,11 @@ EXPECTED_SKILLS = [
     "grounded-implementation-plan",
     "data-preparation",
     "validation-pyramid",
-    "ml-static-checks",
-    "ml-runtime-validator",
     "dry-debugging",
     "train-debug",
-    "interpret-curves",
     "training-handoff",
     "watchdog",
     "ml-iteration",
-    "autoresearch-create",
-    "autoresearch-handoff",
-    "autoresearch-run",
     "autoresearch",
     "verification",
     "scaling-analysis",
@@ -43,10 +38,12 @@ EXPECTED_AGENTS = [
     "optimization-guru",
     "fine-tuning-advisor",
     "researcher",
-    "static-checks-reviewer",
     "plan-reviewer",
 ]
-EXPECTED_COMMANDS = ["validate", "dry-debug", "plan", "train-debug", "autoresearch", "watch"]
+# thin routes to one skill each; names distinct from every skill
+EXPECTED_COMMANDS = ["validate", "dry-debug", "plan", "watch"]
+# skills whose gate an agent is tempted to skip: they carry excuses and red flags
+GATE_SKILLS = ["validation-pyramid", "verification", "train-debug", "autoresearch"]
 
 CLAUDE_CODE = "@anthropic-ai/claude-code@2.1.328"
 CODEX = "@openai/codex@0.169.0"
@@ -66,6 +63,8 @@ def launcher_env(**extra: str) -> dict[str, str]:
 
 NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 DESCRIPTION_MAX = 150  # Codex's per-skill budget; Claude Code allows more
+# a description names the moment to act: "Use when a run went NaN...", "Use before the first run..."
+DESCRIPTION_STARTS = ("Use when", "Use before")
 
 
 def skill_files() -> list[Path]:
@@ -85,7 +84,8 @@ def markdown_files() -> list[Path]:
     files = [ROOT / "CLAUDE.md", ROOT / ".claude" / "CLAUDE.md", ROOT / "README.md"]
     for folder in ("skills", "agents", "commands", "knowledge", "docs"):
         files += sorted((ROOT / folder).rglob("*.md"))
-    return [f for f in files if f.is_file()]
+    # a skill's references/ link to a knowledge doc or agent is that file: checked once, at source
+    return [f for f in files if f.is_file() and not f.is_symlink()]
 
 
 def frontmatter(path: Path) -> dict:

@@ -4,6 +4,7 @@ import pytest
 
 from .conftest import (
     DESCRIPTION_MAX,
+    DESCRIPTION_STARTS,
     NAME_RE,
     agent_files,
     command_files,
@@ -16,7 +17,9 @@ from .conftest import (
 def check_description(path, data):
     desc = data.get("description")
     assert isinstance(desc, str) and desc.strip(), f"{rel(path)}: description missing"
-    assert desc.startswith("Use when"), f"{rel(path)}: description must start 'Use when': {desc!r}"
+    assert desc.startswith(DESCRIPTION_STARTS), (
+        f"{rel(path)}: description must start {' or '.join(DESCRIPTION_STARTS)}: {desc!r}"
+    )
     assert len(desc) <= DESCRIPTION_MAX, (
         f"{rel(path)}: description is {len(desc)} chars (max {DESCRIPTION_MAX})"
     )
