@@ -644,7 +644,19 @@ class ModuleFacts:
     @property
     def bw_scopes(self) -> list[Scope]:
         """Scopes, but only when the file calls ``.backward`` somewhere (else nothing to train)."""
-        return self.scopes if self.calls_by_attr.get("backward") else []
+        if self.calls_by_attr.get("backward") or self._helper_backward():
+            return self.scopes
+        return []
+
+    def _helper_backward(self) -> bool:
+        """A function imported from another checked file runs the backward pass."""
+        if self.program is None:
+            return False
+        for origin in self.imports.values():
+            fs = self.program.function(origin, exclude_path=self.path)
+            if fs is not None and fs.backward:
+                return True
+        return False
 
     def _build_scopes(self) -> None:
         tree = self.tree
@@ -935,6 +947,8 @@ class ModuleFacts:
 
         for r in fs.clears_grads:
             add("zero_grad", r)
+        if fs.backward:
+            add("backward", "")
         for r in fs.sets_eval:
             add("eval", r)
         for r in fs.sets_train:

@@ -22,7 +22,9 @@ from toolkit.static.engine import cond_text, dotted
 
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
-CALLER_CONTEXT = ("no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)")
+CALLER_CONTEXT = (
+    "no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)", "LR(",
+)  # fmt: skip
 RANK_RE = re.compile(
     r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
     re.I,
@@ -41,12 +43,14 @@ class FuncSummary:
     params: list[str] = field(default_factory=list)
     returns: str = ""  # one of HEADS when every return ends with it, else ""
     returns_pretrained: bool = False  # returns a model built by from_pretrained
+    pretrained_at: int = -1  # ...as this element of a returned tuple (-1: the whole value)
     returns_eval: bool = False  # returns a model it switched to eval()
     clears_grads: list[str] = field(default_factory=list)  # receivers of zero_grad / grad=None
     sets_eval: list[str] = field(default_factory=list)  # receivers switched to eval()
     sets_train: list[str] = field(default_factory=list)  # receivers switched to train()
     no_grad: bool = False  # decorated with no_grad / inference_mode
     steps_scheduler: bool = False
+    backward: bool = False  # runs a backward pass (loss.backward(), accelerator.backward(...))
     builds_loader: str = ""  # "sampler" / "plain" (a DataLoader without any sampler) / ""
     loader_line: int = 0
     sets_epoch: bool = False
@@ -73,6 +77,7 @@ class CallSite:
     rank_guarded: bool = False  # under `if rank == 0` (or is_main_process, ...)
     caller: str = "<module>"  # the function the call is in
     prior: tuple[str, ...] = ()  # callees called earlier in the same function (most recent last)
+    epoch_schedulers: tuple[tuple[int, str], ...] = ()  # (arg position, "StepLR(30)") passed
 
 
 @dataclass
@@ -289,6 +294,10 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         """The innermost function containing ``line``."""
         return at[line] if 0 <= line < len(at) else None
 
+    for c in mod.calls_attr("backward"):
+        fs = owner(c.lineno)
+        if fs is not None and dotted(c.func.value) not in ("ctx", "self", "super()"):  # type: ignore[attr-defined]
+            fs.backward = True
     for attr in ("zero_grad", "eval", "train", "step", "set_epoch"):
         for c in mod.calls_attr(attr):
             fs = owner(c.lineno)
@@ -344,23 +353,30 @@ def _returns(mod, node: ast.AST, fs: FuncSummary) -> None:
     if all(len(h) == 1 for h in heads) and len(set.union(*heads)) == 1:
         fs.returns = next(iter(heads[0]))
     for r in rets:
-        v = r
-        if isinstance(r, ast.Name):
-            vals = mod.assigns.get(r.id, [])
-            v = vals[-1][0] if vals else r
-        while (
-            isinstance(v, ast.Call)
-            and isinstance(v.func, ast.Attribute)
-            and v.func.attr in ("to", "cuda")
-            and isinstance(v.func.value, ast.Call)
-        ):
-            v = v.func.value
-        if isinstance(v, ast.Call) and mod.resolve(v.func).endswith("from_pretrained"):
-            owner = mod.resolve(v.func).rsplit(".", 2)
-            if len(owner) >= 2 and not any(
-                k in owner[-2] for k in ("Tokenizer", "Config", "Processor")
-            ):
+        elts = r.elts if isinstance(r, ast.Tuple) else [r]
+        for i, el in enumerate(elts):
+            if _is_pretrained(mod, el):
                 fs.returns_pretrained = True
+                fs.pretrained_at = i if isinstance(r, ast.Tuple) else -1
+
+
+def _is_pretrained(mod, v: ast.AST) -> bool:
+    if isinstance(v, ast.Name):
+        vals = mod.assigns.get(v.id, [])
+        v = vals[-1][0] if vals else v
+    while (
+        isinstance(v, ast.Call)
+        and isinstance(v.func, ast.Attribute)
+        and v.func.attr in ("to", "cuda")
+        and isinstance(v.func.value, ast.Call)
+    ):
+        v = v.func.value
+    if isinstance(v, ast.Call) and mod.resolve(v.func).endswith("from_pretrained"):
+        owner = mod.resolve(v.func).rsplit(".", 2)
+        return len(owner) >= 2 and not any(
+            k in owner[-2] for k in ("Tokenizer", "Config", "Processor")
+        )
+    return False
 
 
 def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary) -> None:
@@ -390,6 +406,7 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
             fs = owner(c.lineno)
             evals.setdefault(fs.name if fs else "<module>", []).append(c.lineno)
     prior: dict[str, list[str]] = {}
+    sched_names = mod.names_with("scheduler")
     for c in sorted(mod.all_calls, key=lambda n: (n.lineno, n.col_offset)):
         f = c.func
         if not isinstance(f, ast.Name | ast.Attribute):
@@ -405,6 +422,13 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
         key = fs.name if fs else "<module>"
         line = c.lineno
         before = prior.setdefault(key, [])
+        scheds = ()
+        if c.args and sched_names:
+            scheds = tuple(
+                (i, _sched_text(mod, dotted(a)))
+                for i, a in enumerate(c.args)
+                if dotted(a) in sched_names and _sched_text(mod, dotted(a))
+            )
         out.calls.append(
             CallSite(
                 q,
@@ -415,6 +439,17 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 any(lo <= line <= hi for lo, hi in ranked),
                 caller,
                 tuple(before[-12:]),
+                scheds,
             )
         )
         before.append(q)
+
+
+def _sched_text(mod, name: str) -> str:
+    from toolkit.static.rules.training import _epoch_scheduler
+
+    found = _epoch_scheduler(mod, name)
+    if found is None:
+        return ""
+    cls, period = found
+    return f"{cls}({period})" if period else cls

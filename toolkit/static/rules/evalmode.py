@@ -252,6 +252,15 @@ WRAPS = ("get_peft_model", "prepare_model_for_kbit_training", "PeftModel", "comp
 def pretrained_names(mod: ModuleFacts) -> set[str]:
     """Names bound to a pretrained model, and to wrappers of one (peft, compile, DDP, .to())."""
     pre: set[str] = set()
+    if mod.program is not None:  # `tok, model = load_model(...)`: a checked helper's tuple
+        for st in mod.nodes(ast.Assign):
+            t, v = st.targets[0], st.value
+            if isinstance(t, ast.Tuple) and isinstance(v, ast.Call):
+                fs = mod.program.function(mod.resolve(v.func), path=mod.path)
+                if fs is not None and fs.returns_pretrained and 0 <= fs.pretrained_at < len(t.elts):
+                    name = dotted(t.elts[fs.pretrained_at])
+                    if name:
+                        pre.add(name)
     for _ in range(3):
         for name, vals in mod.assigns.items():
             if name in pre:

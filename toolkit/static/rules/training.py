@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import ModuleFacts, dotted, kwarg, on_path
@@ -482,7 +483,12 @@ def method_not_called(mod: ModuleFacts):
 
 
 EPOCH_SCHEDULERS = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "PolynomialLR")
-PER_STEP_HINT = re.compile(r"step|iter|len\(|batch|total|num_training|max_steps", re.I)
+# a period written in optimizer steps (``len(loader) * epochs``, ``total_steps``); a bare
+# ``step_size`` is StepLR's own parameter name and says nothing about the unit
+PER_STEP_HINT = re.compile(
+    r"len\(|iter|batches|total|num_training|max_steps|num_steps|train_steps|steps_per|n_steps",
+    re.I,
+)
 
 
 def _epoch_scheduler(mod: ModuleFacts, recv: str) -> tuple[str, str] | None:
@@ -507,6 +513,23 @@ def _epoch_scheduler(mod: ModuleFacts, recv: str) -> tuple[str, str] | None:
     return None
 
 
+def _passed_epoch_scheduler(mod: ModuleFacts, sc, recv: str) -> str:
+    """``recv`` is a parameter of this function and some caller (in any checked file) passes an
+    epoch-counted scheduler there: its text, else ''."""
+    node = sc.node
+    if node is None or mod.program is None or not isinstance(node, ast.FunctionDef):
+        return ""
+    params = [a.arg for a in [*node.args.posonlyargs, *node.args.args]]
+    if recv not in params:
+        return ""
+    i = params.index(recv) - (1 if params and params[0] == "self" else 0)
+    for site in mod.program.callers(mod.path, node.name):
+        for pos, text in site.epoch_schedulers:
+            if pos == i:
+                return f"{text} (passed by {Path(site.path).name}:{site.line})"
+    return ""
+
+
 @rule(
     "LC112",
     "epoch-scheduler-stepped-per-batch",
@@ -528,10 +551,13 @@ def epoch_scheduler_per_batch(mod: ModuleFacts):
             if not isinstance(loop, ast.For | ast.AsyncFor) or not mod._loaderish(loop.iter):
                 continue
             found = _epoch_scheduler(mod, s.recv)
-            if found is None:
-                continue
-            cls, period = found
-            what = f"{cls}({period})" if period else cls
+            if found is not None:
+                cls, period = found
+                what = f"{cls}({period})" if period else cls
+            else:
+                what = _passed_epoch_scheduler(mod, sc, s.recv)
+                if not what:
+                    continue
             yield Hit(
                 s.node,
                 f"'{s.text}' runs every batch but '{s.recv}' is {what}, a schedule counted in epochs: it runs through in the first epoch(s)",
