@@ -274,7 +274,9 @@ MODEL_HINT_RE = re.compile(
     r"(^|[._])(model|net|network|module|policy|encoder|decoder|classifier|backbone|unet|llm|student|teacher|generator|discriminator|critic|actor)\d*$",
     re.I,
 )
-VERB_RE = re.compile(r"(get|load|build|create|make|unwrap|init|setup|prepare|wrap|save|to)_", re.I)
+VERB_RE = re.compile(
+    r"(get|load|build|create|make|unwrap|init|setup|prepare|wrap|save|to|convert|register)_", re.I
+)
 TEST_PATH_RE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test|conftest)\.py$")
 LOADER_CALLS = {"DataLoader", "StatefulDataLoader"}
 

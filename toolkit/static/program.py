@@ -63,6 +63,7 @@ class ClassSummary:
     path: str
     forward_head: str = ""  # softmax / log_softmax / sigmoid when forward always ends with it
     batchnorm: bool = False  # builds nn.BatchNorm1d layers (a batch of one raises in training)
+    mode_dependent: bool = True  # has layers train()/eval() changes (dropout, batch norm, ...)
 
 
 @dataclass
@@ -268,7 +269,9 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
             if isinstance(c, ast.Call)
         )
         head = _class_head(mod, cls, 0) if has_heads else ""
-        out.classes[cname] = ClassSummary(cname, module, mod.path, head, bn)
+        out.classes[cname] = ClassSummary(
+            cname, module, mod.path, head, bn, mode_dependent(mod, cls)
+        )
     heads = any(k in src for k in ("softmax", "sigmoid", "logits", "from_pretrained"))
     loader_calls = mod.calls_q("DataLoader")
     funcs = []
@@ -453,3 +456,64 @@ def _sched_text(mod, name: str) -> str:
         return ""
     cls, period = found
     return f"{cls}({period})" if period else cls
+
+
+MODE_LAYERS = ("Dropout", "BatchNorm", "SyncBatchNorm", "InstanceNorm", "dropout", "AlphaDropout")
+
+
+def mode_dependent(mod, node: ast.AST) -> bool:
+    """``node`` (a class or a Sequential call) builds something train()/eval() changes: dropout,
+    batch/instance norm, an RNN with dropout, a submodule whose class is not known here. A
+    class that builds no layer at all is not known to be mode-free (True)."""
+    layers = 0
+    for c in ast.walk(node):
+        if not isinstance(c, ast.Call):
+            continue
+        q = mod.resolve(c.func) if not isinstance(c.func, ast.Call) else ""
+        last = q.rsplit(".", 1)[-1]
+        if last[:1].isupper():
+            layers += 1
+        if any(k in last for k in MODE_LAYERS):
+            return True
+        if last in ("LSTM", "GRU", "RNN", "Transformer", "TransformerEncoderLayer",
+                    "TransformerDecoderLayer", "MultiheadAttention"):  # fmt: skip
+            return True  # dropout by argument or default
+        if any(k.arg == "dropout" or (k.arg or "").endswith("dropout") for k in c.keywords):
+            return True
+        if (
+            last[:1].isupper()
+            and "." not in q
+            and last not in mod.module_classes
+            and (
+                last
+                not in (
+                    "Linear",
+                    "Conv1d",
+                    "Conv2d",
+                    "Conv3d",
+                    "ReLU",
+                    "Sequential",
+                    "Embedding",
+                    "LSTMCell",
+                    "GRUCell",
+                    "Tanh",
+                    "Sigmoid",
+                    "PixelShuffle",
+                    "ConvTranspose2d",
+                    "MaxPool2d",
+                    "AvgPool2d",
+                    "Flatten",
+                    "LayerNorm",
+                    "GELU",
+                    "SiLU",
+                    "Softmax",
+                    "Identity",
+                    "ModuleList",
+                    "ModuleDict",
+                    "Parameter",
+                    "EmbeddingBag",
+                )  # fmt: skip
+            )
+        ):
+            return True  # a module of unknown make-up
+    return layers == 0

@@ -28,5 +28,5 @@ for epoch in range(10):
     correct = 0
     with torch.no_grad():
         for x, y in val_loader:
-            outputs = model(x)  # expect: LC203
+            outputs = model(x)
             correct += (outputs.argmax(0) == y).sum().item()  # expect: LC308

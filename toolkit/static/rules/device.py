@@ -26,7 +26,7 @@ def device_vars(mod: ModuleFacts) -> set[str]:
 @rule(
     "LC601",
     "hardcoded-cuda-beside-device",
-    "warning",
+    "info",
     TORCH,
     """Flags ``.cuda()`` in a file that also defines a device variable (``device =
     torch.device(...)``). The hard-coded call ignores the device choice: the script crashes on
@@ -86,12 +86,32 @@ def cpu_tensor_in_loop(mod: ModuleFacts):
                 "from_numpy",
                 "as_tensor",
             }:
-                if kwarg(e.node, "device") is None and not any(
-                    k.arg is None for k in e.node.keywords
+                if (
+                    kwarg(e.node, "device") is None
+                    and not any(k.arg is None for k in e.node.keywords)
+                    and not _index_only(mod, e.node)
                 ):
                     yield Hit(
                         e.node, f"'{e.q}(...)' is created on the CPU inside the training loop"
                     )
+
+
+def _index_only(mod: ModuleFacts, call: ast.Call) -> bool:
+    """The tensor is bound to a name that is only iterated or used as an index (nanoGPT's
+    ``ix = torch.randint(...)`` picking offsets into a numpy memmap): it belongs on the CPU."""
+    names = [k for k, vals in mod.assigns.items() if any(v is call for v, _ in vals)]
+    if len(names) != 1 or "." in names[0]:
+        return False
+    name = names[0]
+    uses = 0
+    for n in mod.nodes(ast.comprehension, ast.For):
+        if isinstance(n.iter, ast.Name) and n.iter.id == name:
+            uses += 1
+    for n in mod.nodes(ast.Subscript):
+        if isinstance(n.slice, ast.Name) and n.slice.id == name:
+            uses += 1
+    loads = sum(1 for n in mod.nodes(ast.Name) if n.id == name and isinstance(n.ctx, ast.Load))
+    return uses > 0 and uses == loads
 
 
 def _moved_models(mod: ModuleFacts) -> bool:

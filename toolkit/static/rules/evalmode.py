@@ -129,6 +129,41 @@ def training_in_eval(mod: ModuleFacts):
                 break
 
 
+def _mode_free(mod: ModuleFacts, text: str) -> bool:
+    """The model ``text`` is built from a known class (here or in another checked file) or a
+    Sequential with no layer that train()/eval() changes."""
+    from toolkit.static.program import mode_dependent
+
+    vals = mod.assigns.get(text, [])
+    if not vals:
+        return False
+    for v, _ in vals:
+        inner = v
+        while (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Attribute)
+            and inner.func.attr in ("to", "cuda", "float", "double")
+            and isinstance(inner.func.value, ast.Call)
+        ):
+            inner = inner.func.value
+        if not isinstance(inner, ast.Call) or isinstance(inner.func, ast.Call):
+            return False
+        q = mod.resolve(inner.func)
+        last = q.rsplit(".", 1)[-1]
+        if last in mod.module_classes:
+            if mode_dependent(mod, mod.module_classes[last]):
+                return False
+        elif last == "Sequential":
+            if mode_dependent(mod, inner):
+                return False
+        elif mod.program is not None and (cs := mod.program.cls(q, exclude_path=mod.path)):
+            if cs.mode_dependent:
+                return False
+        else:
+            return False
+    return True
+
+
 @rule(
     "LC203",
     "evaluation-without-eval-mode",
@@ -177,6 +212,8 @@ def eval_without_eval_mode(mod: ModuleFacts):
                     continue  # every caller switches to eval() first (in any checked file)
             name = e.node.func
             text = dotted(name)
+            if _mode_free(mod, text):
+                continue  # its layers (no dropout, no batch norm) do not change with eval()
             if not trains_anywhere and any(
                 isinstance(v, ast.Call) and "from_pretrained" in mod.resolve(v.func)
                 for v, _ in mod.assigns.get(text, [])

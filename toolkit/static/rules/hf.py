@@ -7,7 +7,7 @@ import re
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import ModuleFacts, dotted, has_star_kwargs, kwarg
-from toolkit.static.rules._common import backward_events, is_true
+from toolkit.static.rules._common import backward_events, dtype_name, is_true
 
 HF = ("transformers",)
 PEFT = ("peft", "transformers")
@@ -74,6 +74,20 @@ def _training_args(mod: ModuleFacts):
     return mod.calls_q(*ARGS)
 
 
+def _eos_in_data(mod: ModuleFacts) -> bool:
+    """The training text carries EOS tokens: appended by hand (``+ tokenizer.eos_token``,
+    ``.append(tokenizer.eos_token_id)``, ``add_eos_token=True``) or by a chat template. Without
+    them, masking pad == eos only masks padding, which is what it is for."""
+    src = mod.source
+    return (
+        "apply_chat_template" in src
+        or "add_eos_token" in src
+        or bool(
+            re.search(r"\+\s*\w*\.?eos_token\b|eos_token_id\s*\]|append\(\s*\w*\.?eos_token", src)
+        )
+    )
+
+
 @rule(
     "LC801",
     "pad-token-eos-with-lm-collator",
@@ -81,18 +95,24 @@ def _training_args(mod: ModuleFacts):
     HF,
     """Flags ``tokenizer.pad_token = tokenizer.eos_token`` in a script that trains with
     ``DataCollatorForLanguageModeling``. The collator masks every pad position out of the labels,
-    and since pad == eos it masks the real end-of-sequence tokens too: the fine-tuned model never
-    learns to stop generating.""",
-    "add a dedicated pad token (tokenizer.add_special_tokens({'pad_token': '<pad>'}) + resize_token_embeddings) or build labels that keep the final EOS",
+    and since pad == eos it masks the real end-of-sequence tokens too (and when the text has no
+    EOS appended there is none to learn from anyway): the fine-tuned model never learns to stop
+    generating.""",
+    "append EOS to each example and use a pad token distinct from it (tokenizer.add_special_tokens({'pad_token': '<pad>'}) + resize_token_embeddings), or build labels that keep the final EOS",
 )
 def pad_eos(mod: ModuleFacts):
     if not mod.calls_q("DataCollatorForLanguageModeling"):
         return
+    why = (
+        "the EOS tokens in the text are masked from the labels"
+        if _eos_in_data(mod)
+        else "no EOS is appended to the text and any the tokenizer adds is masked from the labels"
+    )
     for k, v, st in _attr_assigned(mod, "pad_token"):
         if "eos_token" in dotted(v):
             yield Hit(
                 st,
-                f"'{k} = {dotted(v)}' with DataCollatorForLanguageModeling: EOS is masked from the labels",
+                f"'{k} = {dotted(v)}' with DataCollatorForLanguageModeling: {why}, so the model never learns to stop",
             )
 
 
@@ -281,7 +301,7 @@ def gc_use_cache(mod: ModuleFacts):
 @rule(
     "LC808",
     "lora-alpha-r-ratio",
-    "warning",
+    "info",
     PEFT,
     """Flags ``LoraConfig`` whose ``lora_alpha / r`` is below 0.5 or above 4. The LoRA update is
     scaled by alpha/r; the usual range is 1-2. A tiny ratio makes the adapter learn very slowly
@@ -385,12 +405,51 @@ def qlora_prepare(mod: ModuleFacts):
         is_true(mod, kwarg(c, "load_in_4bit")) or is_true(mod, kwarg(c, "load_in_8bit"))
         for c, _, _ in pretrained(mod)
     )
-    if not quant or mod.calls_q("prepare_model_for_kbit_training"):
+    if not quant or mod.calls_q("prepare_model_for_kbit_training") or _manual_kbit_prep(mod):
         return
     for c in mod.calls_q("get_peft_model"):
+        q = mod.resolve(c.func)
+        if "." in q and not q.startswith("peft"):
+            continue  # another library's wrapper (unsloth's FastLanguageModel) prepares itself
+        if c.args and _loaded_unquantized(mod, c.args[0]):
+            continue
         yield Hit(
             c, "quantized model wrapped with get_peft_model without prepare_model_for_kbit_training"
         )
+
+
+QUANT_KW = ("quantization_config", "load_in_4bit", "load_in_8bit")
+
+
+def _loaded_unquantized(mod: ModuleFacts, arg: ast.AST) -> bool:
+    """The nearest earlier binding of ``arg`` is a call with explicit keywords, none of them a
+    quantization one."""
+    line = getattr(arg, "lineno", 0)
+    before = [(st, v) for v, st in mod.assigns.get(dotted(arg), []) if st.lineno < line]
+    if not before:
+        return False
+    st, v = max(before, key=lambda t: t[0].lineno)  # the binding this use sees (straight-line)
+    if not isinstance(v, ast.Call) or has_star_kwargs(v):
+        return False
+    return not any(k.arg in QUANT_KW for k in v.keywords)
+
+
+def _manual_kbit_prep(mod: ModuleFacts) -> bool:
+    """The file freezes the base and casts small parameters to float32 by hand
+    (``param.data = param.data.to(torch.float32)``), what prepare_model_for_kbit_training does."""
+    for st in mod.nodes(ast.Assign):
+        t = st.targets[0]
+        v = st.value
+        if (
+            isinstance(t, ast.Attribute)
+            and t.attr == "data"
+            and isinstance(v, ast.Call)
+            and isinstance(v.func, ast.Attribute)
+            and v.func.attr in ("to", "float")
+            and (v.func.attr == "float" or any(dtype_name(a) == "float32" for a in v.args))
+        ):
+            return True
+    return False
 
 
 def _family(mid: str) -> str:
