@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 import sys
 from functools import lru_cache
 from types import SimpleNamespace
@@ -33,11 +34,12 @@ def runs(mod: ModuleFacts) -> bool:
 
 
 def is_run_file(mod: ModuleFacts) -> bool:
-    if "__main__" in mod.source or mod.calls_attr("backward"):
-        return True
-    if mod.names_with("optimizer"):
+    if MAIN_RE.search(mod.source) or mod.calls_attr("backward"):
         return True
     return bool(mod.calls_q(*RUN_CALLS))
+
+
+MAIN_RE = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]""", re.M)
 
 
 def _at(line: int, col: int) -> SimpleNamespace:
@@ -63,6 +65,9 @@ def _undefined(mod: ModuleFacts) -> list[tuple[int, int, str, str]]:
     for m in checker.messages:
         if isinstance(m, messages.UndefinedName | messages.UndefinedLocal):
             name = m.message_args[0]
+            text = mod.lines[m.lineno - 1].lstrip() if 0 < m.lineno <= len(mod.lines) else ""
+            if text.startswith("del "):
+                continue  # `del submodule` in a package __init__: bound by the import system
             out.append((m.lineno, m.col, name, _hint(mod, name)))
     return out
 
@@ -209,8 +214,8 @@ def unresolved_import(mod: ModuleFacts):
             close = [
                 k
                 for k in difflib.get_close_matches(top, sorted(wanted), n=3, cutoff=0.7)
-                if k != top and edits(top, k) == 1
-            ]
+                if k != top and edits(top, k) == 1 and len(top) <= len(k)
+            ]  # a swap, a wrong or a missing letter; one extra letter is often a real package
             if not close:
                 continue
             if guarded is None:
