@@ -5,7 +5,18 @@ every ``--save-every`` steps, resumes from ``--resume PATH`` (or $RESUME_FROM).
 
 Fault injection (environment):
   FAULT       sigkill | sigkill_every | half_ckpt | nccl | hang | typeerror | oom | nan | sigterm | xid |
-              dataloader | disk_full | device_assert | size_mismatch | exit3
+              dataloader | disk_full | device_assert | size_mismatch | exit3 |
+              heartbeat_deadlock (a thread prints heartbeats, the training thread deadlocks) |
+              tqdm_stall (a progress bar redrawn, its counter stuck) | repeat_step (the same step
+              line printed forever) | corrupt_ckpt (newest checkpoint: random bytes, full size,
+              then SIGKILL) | bitflip_ckpt (flipped bytes inside the tensor data, then SIGKILL) |
+              zero_ckpt (0-byte newest checkpoint, then SIGKILL) | disk_full_real (fill the
+              checkpoint filesystem, then torch.save: a real ENOSPC; only on a small dedicated
+              filesystem, FAULT_FILL_OK=1) | segv (a real SIGSEGV: read address 0) | sigbus (a real
+              SIGBUS: read an mmap'd page of a truncated file) | exit0 (exit 0 early) | json_nan
+              ({"loss": "nan"} lines) | pause (write FAULT_PAUSE_FILE, sleep FAULT_PAUSE_S s; the
+              bench kills the watchdog meanwhile) | orphan (start a grandchild in the group,
+              write its pid to FAULT_PAUSE_FILE, then a TypeError)
   FAULT_STEP  the step at which the fault fires (default 3)
   FAULT_ONCE  a marker path: the fault fires only while it does not exist (then it is created),
               so a restarted run gets past the fault like a transient one would
@@ -14,11 +25,17 @@ Fault injection (environment):
 from __future__ import annotations
 
 import argparse
+import ctypes
+import io
 import math
+import mmap
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
+import zipfile
 from pathlib import Path
 
 import torch
@@ -41,8 +58,90 @@ OOM_TEXT = (
 )
 
 
+def _save_then(path: Path, model: torch.nn.Module, step: int, damage) -> None:
+    torch.save({"model": model.state_dict(), "step": step}, path)
+    data = bytearray(path.read_bytes())
+    path.write_bytes(damage(data))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _bitflip(data: bytearray) -> bytes:
+    """Flip the first bytes of the tensor data (the zip member ``*/data/0``), size unchanged."""
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("/data/0"))
+    h = info.header_offset  # the local header's name and extra lengths (torch pads the extra)
+    name_len, extra_len = (
+        int.from_bytes(data[h + 26 : h + 28], "little"),
+        int.from_bytes(data[h + 28 : h + 30], "little"),
+    )
+    at = h + 30 + name_len + extra_len
+    for i in range(at, at + min(16, info.file_size)):
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+def _fill_disk(directory: Path) -> None:
+    """Fill the filesystem holding ``directory`` (a small dedicated one: the bench's tmpfs)."""
+    if os.environ.get("FAULT_FILL_OK") != "1":
+        raise SystemExit("disk_full_real refuses to fill a disk without FAULT_FILL_OK=1")
+    with open(directory / "filler.bin", "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+
+
+def _sigbus() -> None:
+    path = Path(os.environ.get("FAULT_PAUSE_FILE", "sigbus.map"))
+    path.write_bytes(b"x" * mmap.PAGESIZE)
+    with open(path, "r+b") as fh:
+        m = mmap.mmap(fh.fileno(), mmap.PAGESIZE)
+        fh.truncate(0)
+        m[0]  # noqa: B018 - the page is past the end of the file now: SIGBUS
+
+
 def fire(fault: str, step: int, ckpt_dir: Path, model: torch.nn.Module) -> None:
     out = sys.stdout
+    if fault == "heartbeat_deadlock":
+        lock = threading.Lock()
+        lock.acquire()
+        lock.acquire()  # the training thread deadlocks; the heartbeat thread goes on printing
+    if fault == "tqdm_stall":
+        t0 = time.time()
+        while True:
+            out.write(
+                f"\r 62%|######2   | {step}/8 [00:{int(time.time() - t0):02d}<00:02,  2.50it/s]"
+            )
+            out.flush()
+            time.sleep(0.1)
+    if fault == "repeat_step":
+        while True:
+            print(f"step={step} loss=0.500000", flush=True)
+            time.sleep(0.1)
+    if fault == "corrupt_ckpt":
+        _save_then(ckpt_dir / f"checkpoint-{step}.pt", model, step, lambda d: os.urandom(len(d)))
+    if fault == "bitflip_ckpt":
+        _save_then(ckpt_dir / f"checkpoint-{step}.pt", model, step, _bitflip)
+    if fault == "zero_ckpt":
+        _save_then(ckpt_dir / f"checkpoint-{step}.pt", model, step, lambda d: b"")
+    if fault == "disk_full_real":
+        _fill_disk(ckpt_dir)
+        torch.save({"model": model.state_dict(), "step": step}, ckpt_dir / f"checkpoint-{step}.pt")
+    if fault == "segv":
+        ctypes.string_at(0)  # a real segmentation fault
+    if fault == "sigbus":
+        _sigbus()
+    if fault == "exit0":
+        sys.exit(0)
+    if fault == "pause":
+        Path(os.environ["FAULT_PAUSE_FILE"]).write_text(str(os.getpid()))
+        time.sleep(float(os.environ.get("FAULT_PAUSE_S", "3")))
+    if fault == "orphan":
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        Path(os.environ["FAULT_PAUSE_FILE"]).write_text(str(child.pid))
+        _ = "loss" + 1  # noqa: F841 - the injected programming error, the grandchild left behind
     if fault == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
     if fault == "sigterm":
@@ -115,6 +214,14 @@ def main() -> None:
     once = os.environ.get("FAULT_ONCE")
     x = torch.randn(64, 8)
     y = x.sum(dim=1, keepdim=True)
+    if fault == "heartbeat_deadlock" and not (once and Path(once).exists()):
+
+        def heartbeat() -> None:
+            while True:
+                print("heartbeat: trainer alive", flush=True)
+                time.sleep(0.1)
+
+        threading.Thread(target=heartbeat, daemon=True).start()
     for step in range(start + 1, args.steps + 1):
         loss = torch.nn.functional.mse_loss(model(x), y)
         opt.zero_grad()
@@ -123,12 +230,15 @@ def main() -> None:
         value = loss.item()
         if fault == "nan" and step >= fault_step:
             value = math.nan
-        print(f"step={step} loss={value:.6f}", flush=True)
+        if fault == "json_nan" and step >= fault_step:
+            print(f'{{"step": {step}, "loss": "nan"}}', flush=True)
+        else:
+            print(f"step={step} loss={value:.6f}", flush=True)
         if fault == "sigkill_every" and step == start + fault_step:
             os.kill(os.getpid(), signal.SIGKILL)  # dies again after every resume, each time later
         if (
             fault
-            and fault not in ("nan", "sigkill_every")
+            and fault not in ("nan", "sigkill_every", "json_nan")
             and step == fault_step
             and not (once and Path(once).exists())
         ):

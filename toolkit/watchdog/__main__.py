@@ -14,6 +14,7 @@ from toolkit.cli import (
     EXIT_OK,
     Parser,
     add_format_flag,
+    non_negative_float,
     positive_float,
     positive_int,
     print_json,
@@ -58,8 +59,18 @@ def build_parser() -> Parser:
         default=3600.0,
         help="seconds over which --max-restarts counts (default 3600)",
     )
-    r.add_argument("--backoff", type=float, default=1.0, help="first back-off, seconds (doubles)")
-    r.add_argument("--max-backoff", type=float, default=300.0, help="back-off cap, seconds")
+    r.add_argument(
+        "--backoff",
+        type=non_negative_float("--backoff"),
+        default=1.0,
+        help="first back-off, seconds (doubles)",
+    )
+    r.add_argument(
+        "--max-backoff",
+        type=non_negative_float("--max-backoff"),
+        default=300.0,
+        help="back-off cap, seconds",
+    )
     r.add_argument(
         "--hang-timeout",
         type=positive_float("--hang-timeout"),
@@ -78,7 +89,7 @@ def build_parser() -> Parser:
     )
     r.add_argument(
         "--kill-grace",
-        type=float,
+        type=non_negative_float("--kill-grace"),
         default=5.0,
         help="seconds between SIGTERM and SIGKILL to the process group",
     )
@@ -96,6 +107,15 @@ def build_parser() -> Parser:
     )
     r.add_argument(
         "--no-stop-on-nan", action="store_true", help="do not stop a run that logs a NaN loss"
+    )
+    r.add_argument(
+        "--expect-steps",
+        type=positive_int("--expect-steps"),
+        help="the last step the run logs (step=N); an exit 0 before it is 'exited-early', not finished",
+    )
+    r.add_argument(
+        "--final-checkpoint",
+        help="path or glob of the checkpoint a finished run has written; exit 0 without it is 'exited-early'",
     )
     r.add_argument("--slurm-job", help="supervise this Slurm job id instead of a command")
     r.add_argument(
@@ -173,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             baseline=args.baseline,
             tolerance=args.tolerance,
             stop_on_nan=not args.no_stop_on_nan,
+            expect_steps=args.expect_steps,
+            final_checkpoint=args.final_checkpoint,
         )
     )
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from toolkit.errors import InputError
+
 KV_RE = re.compile(
     r"\b([A-Za-z_][\w./-]*)\s*[=:]\s*([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf))\b", re.IGNORECASE
 )
@@ -54,15 +56,38 @@ def parse_metrics(text: str) -> Metrics:
 
 def load_baseline(path: Path) -> Metrics:
     """A baseline: JSON/YAML ``{metric: {step: value}}`` (or ``[[step, value], ...]``), or a log."""
-    text = path.read_text(errors="replace")
-    if path.suffix in (".json", ".yaml", ".yml"):
+    expected = "JSON/YAML {metric: {step: value}} or {metric: [[step, value], ...]}"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"--baseline: cannot read {path}: {exc.strerror}") from None
+    if b"\0" in raw[:8192]:
+        raise InputError(
+            f"--baseline: {path} is a binary file; expected a training log or {expected}"
+        )
+    text = raw.decode("utf-8", errors="replace")
+    if path.suffix not in (".json", ".yaml", ".yml"):
+        return parse_metrics(text)
+    try:
         data = yaml.safe_load(text) if path.suffix != ".json" else json.loads(text)
-        out: Metrics = {}
-        for metric, series in (data or {}).items():
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InputError(
+            f"--baseline: {path} is not valid {path.suffix[1:].upper()}: {str(exc).splitlines()[0]}"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"--baseline: {path} holds a {type(data).__name__}; expected {expected}")
+    out: Metrics = {}
+    for metric, series in data.items():
+        try:
             items = series.items() if isinstance(series, dict) else series
             out[str(metric)] = {int(s): float(v) for s, v in items}
-        return out
-    return parse_metrics(text)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"--baseline: {path}: metric {metric!r} is not a step -> number mapping; expected {expected}"
+            ) from None
+    return out
 
 
 def compare(run: Metrics, baseline: Metrics, tolerance: float) -> list[Alert]:

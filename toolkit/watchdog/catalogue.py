@@ -98,7 +98,7 @@ CATALOGUE: tuple[Pattern, ...] = (
     Pattern(
         RESOURCES,
         "disk-full",
-        r"No space left on device|\[Errno 28\]|Disk quota exceeded",
+        r"No space left on device|\[Errno 28\]|\bENOSPC\b|\berrno[ =:]*28\b|Disk quota exceeded",
         "the disk (or quota) is full",
         21,
         "free space where checkpoints and logs are written (nothing was deleted)",
@@ -107,7 +107,7 @@ CATALOGUE: tuple[Pattern, ...] = (
     Pattern(
         NUMERICAL,
         "nan-loss",
-        r"\bloss\s*[=:]\s*[-+]?(nan|inf)\b|Loss is (nan|inf)|non-finite loss|loss (became|is) (NaN|Inf)",
+        r"\bloss[\"']?\s*[=:]\s*[\"']?[-+]?(nan|inf)\b|Loss is (nan|inf)|non-finite loss|loss (became|is) (NaN|Inf)",
         "the loss became NaN or Inf",
         30,
         "inspect the learning rate, warm-up and data around the reported step",

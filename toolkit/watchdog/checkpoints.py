@@ -4,14 +4,20 @@ Two layouts: a glob (``ckpt/*.pt``) or an HF-Trainer-style directory holding ``c
 entries (files or folders). Order is by the step number N in the name, then by mtime.
 Completeness is checked cheaply, without loading tensors:
 
-- torch zip files (``torch.save`` default): the zip central directory must be readable and
+- torch zip files (``torch.save`` default): the zip central directory must be readable,
   every member must end inside the file (a truncated save fails exactly where torch.load says
-  "failed finding central directory");
+  "failed finding central directory"), every member's CRC-32 must match (a full-size file with
+  corrupt bytes; torch.load does not check CRCs and would load corrupt weights) and the pickle ``data.pkl`` must parse to its end: what ``torch.load`` needs,
+  checked without importing torch (the restart path stays fast);
+- legacy ``torch.save`` pickles start with torch's magic number; any other content in a
+  ``.pt``/``.pth``/``.ckpt`` file (random bytes of the right size) is not a checkpoint;
 - safetensors: the 8-byte header length and JSON header must be readable and every tensor's
   data must end inside the file;
 - other files: non-empty;
 - folders: not empty, no empty file, every weights file above complete, and any
   ``required`` names present.
+
+Verdicts are cached by (path, size, mtime), so each checkpoint is read once.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pickletools
 import re
 import struct
 import zipfile
@@ -28,6 +35,10 @@ from pathlib import Path
 CHECKPOINT_NAME_RE = re.compile(r"^checkpoint-(\d+)(\.[\w.]+)?$")
 NUMBER_RE = re.compile(r"(\d+)")
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+#: torch.save's legacy (non-zip) format: pickle protocol 2, then the long magic number
+LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206a a85019".replace(" ", ""))
+_VERDICTS: dict[tuple[str, int, int], str | None] = {}
 
 
 @dataclass
@@ -69,29 +80,74 @@ def find(pattern: str | None = None, directory: str | Path | None = None) -> lis
 
 
 def check_file(path: Path) -> str | None:
-    """None when ``path`` looks complete, else the reason it is not."""
+    """None when ``path`` looks complete and loadable, else the reason it is not."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as exc:
         return f"cannot stat: {exc}"
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _VERDICTS:
+        if len(_VERDICTS) > 4096:
+            _VERDICTS.clear()
+        _VERDICTS[key] = _check_file(path, st.st_size)
+    return _VERDICTS[key]
+
+
+def _check_zip(path: Path, size: int) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                # local header (30 bytes + name + extra, bounded) + data must fit in the file
+                if info.header_offset + 30 + len(info.filename) + info.compress_size > size:
+                    return f"zip member {info.filename} runs past the end of the file"
+            bad = zf.testzip()
+            if bad is not None:
+                return (
+                    f"corrupt data: zip member {bad} fails its CRC-32 check (the bytes changed "
+                    "after they were written; torch.load does not check and would load them)"
+                )
+            pickles = [i.filename for i in infos if i.filename.endswith("data.pkl")]
+            if pickles:
+                reason = _check_pickle(zf.read(pickles[0]))
+                if reason:
+                    return f"{pickles[0]}: {reason}"
+    except zipfile.BadZipFile as exc:
+        return f"truncated or corrupt zip (torch.load would fail: failed finding central directory): {exc}"
+    except (OSError, EOFError, zipfile.LargeZipFile, NotImplementedError) as exc:
+        return f"unreadable zip: {exc}"
+    return None
+
+
+def _check_pickle(data: bytes) -> str | None:
+    """None when ``data`` is one complete pickle (parsed op by op, nothing executed)."""
+    try:
+        last = None
+        for op, _arg, _pos in pickletools.genops(data):
+            last = op.name
+        if last != "STOP":
+            return "the pickle does not end with STOP"
+    except Exception as exc:  # noqa: BLE001 - pickletools raises ValueError and friends
+        return f"corrupt pickle ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _check_file(path: Path, size: int) -> str | None:
     if size == 0:
         return "empty file"
     with open(path, "rb") as fh:
-        head = fh.read(8)
+        head = fh.read(16)
     if head[:4] == b"PK\x03\x04" or zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    # local header (30 bytes + name + extra, bounded) + data must fit in the file
-                    if info.header_offset + 30 + len(info.filename) + info.compress_size > size:
-                        return f"zip member {info.filename} runs past the end of the file"
-        except zipfile.BadZipFile as exc:
-            return f"truncated or corrupt zip (torch.load would fail: failed finding central directory): {exc}"
-        return None
+        return _check_zip(path, size)
+    if path.suffix in TORCH_SUFFIXES and not head.startswith(LEGACY_MAGIC):
+        return (
+            "not a torch checkpoint: neither a zip archive (torch.save's format) nor a legacy "
+            "torch pickle (corrupt content; torch.load would fail)"
+        )
     if path.suffix == ".safetensors":
         if size < 8:
             return "safetensors file shorter than its 8-byte header"
-        (header_len,) = struct.unpack("<Q", head)
+        (header_len,) = struct.unpack("<Q", head[:8])
         if 8 + header_len > size:
             return "safetensors header runs past the end of the file"
         with open(path, "rb") as fh:

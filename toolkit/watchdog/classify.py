@@ -1,10 +1,14 @@
 """Classify one exit of the supervised run from its exit status and the tail of its log.
 
 Order of evidence: a hang the watchdog itself detected; then the catalogue (root cause over
-symptom, see :mod:`toolkit.watchdog.catalogue`); then the exit signal (SIGKILL / 137 is the
-kernel OOM-killer or an operator, SIGTERM / 143 is preemption); then exit 0 is success; anything
-else is ``unknown`` and is not restarted (a restart cannot be shown to help).
-The same failure at the same step twice becomes ``code`` (it will recur).
+symptom, see :mod:`toolkit.watchdog.catalogue`), where a full disk measured by the watchdog
+(free space, whatever the message said) outranks everything below the hardware and CUDA-OOM
+entries; then the exit signal (SIGKILL / 137 is the kernel OOM-killer or an operator, SIGTERM /
+143 is preemption, SIGSEGV / SIGBUS a native crash: restarted once, then ``code``); a process
+group that ended while no watchdog was attached (exit status lost) is restarted from its
+checkpoint; then exit 0 is success, unless the expected final step or checkpoint was not
+reached (``exited-early``); anything else is ``unknown`` and is not restarted (a restart cannot
+be shown to help). The same failure at the same step twice becomes ``code`` (it will recur).
 """
 
 from __future__ import annotations
@@ -61,13 +65,25 @@ def _normalize(line: str) -> str:
     return re.sub(r"0x[0-9a-f]+|\d+", "#", line.strip())[:200]
 
 
+NATIVE_CRASHES = {signal.SIGSEGV: "sigsegv", signal.SIGBUS: "sigbus"}
+DISK_FULL_RANK = 21  # the catalogue's disk-full entry: only hardware and CUDA OOM outrank it
+
+
 def classify(
-    returncode: int | None, log_tail: str, *, hung: bool = False, hang_reason: str = ""
+    returncode: int | None,
+    log_tail: str,
+    *,
+    hung: bool = False,
+    hang_reason: str = "",
+    low_disk: str = "",
+    unwatched: bool = False,
 ) -> Diagnosis:
     """Diagnose one exit.
 
     ``returncode`` is Popen's (negative = killed by that signal) or None when unknown (a
-    re-attached process); ``log_tail`` the last few tens of KiB of its output.
+    re-attached process); ``log_tail`` the last few tens of KiB of its output; ``low_disk``
+    the watchdog's own free-space finding ('' when there is space); ``unwatched``: the process
+    ended while no watchdog was attached.
     """
     step = last_step(log_tail)
     if hung:
@@ -90,6 +106,15 @@ def classify(
         if matches:
             best = (pat, matches[-1])
             break
+    if low_disk and returncode != 0 and (best is None or best[0].rank > DISK_FULL_RANK):
+        disk = next(p for p in patterns() if p.subclass == "disk-full")
+        evidence = [low_disk] + ([best[1].group(0)[:300]] if best else [])
+        if returncode is not None:
+            evidence.append(f"exit status {returncode}")
+        return Diagnosis(
+            disk.cls, disk.subclass, disk.meaning, False, evidence, disk.action, step,
+            f"{disk.cls}/{disk.subclass}",
+        )  # fmt: skip
     if best is not None:
         pat, match = best
         line_start = log_tail.rfind("\n", 0, match.start()) + 1
@@ -130,6 +155,34 @@ def classify(
             "restarted from the latest checkpoint",
             step,
             "environment/sigterm",
+        )
+    if sig in NATIVE_CRASHES:
+        name = signal.Signals(sig).name
+        return Diagnosis(
+            ENVIRONMENT,
+            NATIVE_CRASHES[sig],
+            f"native crash ({name}): a segmentation fault or bus error in C/CUDA code, a bad "
+            "shared-memory or mmap'd file, or faulty memory; restarted once, a second one in the "
+            "same run is treated as a code bug",
+            True,
+            [f"exit status {returncode} ({name})"],
+            "restarted once from the latest checkpoint",
+            step,
+            f"environment/{NATIVE_CRASHES[sig]}",
+        )
+    if returncode is None and unwatched:
+        return Diagnosis(
+            ENVIRONMENT,
+            "died-unwatched",
+            "the run's process group ended while no watchdog was attached (its exit status was "
+            "lost with it: killed with the whole group, a node or container restart)",
+            True,
+            [
+                "exit status unknown: no process of the run's group is left and no status was recorded"
+            ],
+            "restarted from the latest checkpoint",
+            step,
+            "environment/died-unwatched",
         )
     if returncode == 0:
         return Diagnosis(
@@ -202,6 +255,50 @@ def repeated(diag: Diagnosis, previous: Diagnosis | None) -> Diagnosis:
         "treat as a code or data bug at this step",
         diag.step,
         diag.signature,
+    )
+
+
+def native_crash_policy(diag: Diagnosis, earlier: int) -> Diagnosis:
+    """A SIGSEGV/SIGBUS is restarted once per run; with ``earlier`` >= 1 it is ``code``."""
+    if diag.subclass not in NATIVE_CRASHES.values() or earlier < 1:
+        return diag
+    return Diagnosis(
+        CODE,
+        "native-crash-repeated",
+        f"a second native crash ({diag.subclass}) in the same run: treated as a code bug "
+        "(a C/CUDA extension, a custom kernel or a corrupt mmap'd data file), not restarted",
+        False,
+        diag.evidence + [f"{earlier} earlier native crash(es) in this run were restarted"],
+        "run the step under gdb or with PYTHONFAULTHANDLER=1 to get the native stack",
+        diag.step,
+        diag.signature,
+    )
+
+
+def early_exit(
+    diag: Diagnosis, expected_step: int | None, reached_step: int | None, missing_final: str = ""
+) -> Diagnosis:
+    """Exit 0 before the expected final step (or without the expected final checkpoint)."""
+    if diag.cls != SUCCESS:
+        return diag
+    evidence = []
+    if expected_step is not None and (reached_step is None or reached_step < expected_step):
+        evidence.append(f"last logged step {reached_step}, expected {expected_step}")
+    if missing_final:
+        evidence.append(missing_final)
+    if not evidence:
+        return diag
+    return Diagnosis(
+        UNKNOWN,
+        "exited-early",
+        "the run exited with status 0 before it reached its expected end (a data loader that ran "
+        "out, a max_steps/epochs setting, or a signal handler that exits 0); not restarted: a "
+        "restart would most likely stop the same way",
+        False,
+        ["exit status 0", *evidence],
+        "check the step/epoch limits and the data loader length, then resume from the latest checkpoint",
+        reached_step,
+        "unknown/exited-early",
     )
 
 

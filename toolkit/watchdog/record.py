@@ -133,6 +133,10 @@ def write_context(run: RunDir, state: dict) -> None:
         detail = {k: v for k, v in ev.items() if k not in ("time", "event")}
         text = ", ".join(f"{k}={v}" for k, v in detail.items() if not isinstance(v, dict | list))
         lines.append(f"- {_fmt_time(ev.get('time'))} **{ev.get('event')}** {text}"[:400])
+    aside = state.get("set_aside") or {}
+    if aside:
+        lines += ["", "## Checkpoints set aside (kept in place, not resumed from)", ""]
+        lines += [f"- `{path}`: {why}" for path, why in sorted(aside.items())]
     alerts = [e for e in events if e.get("event") == "baseline_alert"]
     evals = [e for e in events if e.get("event") == "eval_done"]
     if evals:

@@ -142,8 +142,11 @@ def supervise(o: SlurmOptions) -> int:
         if o.log is not None and o.log.exists():
             size = o.log.stat().st_size
             if size != log_size:
+                new_bytes = _log_tail(o.log, max(attempt_offset, log_size), 65536)
                 log_size = size
-                hang.activity(now)
+                hang.output(now)
+                for line in new_bytes.splitlines():
+                    hang.line(line, now)
                 step = last_step(_log_tail(o.log, attempt_offset, 4096))
                 if step is not None:
                     hang.step(step, now)

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from toolkit import proctable
 from toolkit.watchdog import checkpoints, process
 from toolkit.watchdog.baseline import compare, load_baseline, parse_metrics
 from toolkit.watchdog.catalogue import NUMERICAL, SUCCESS, patterns
@@ -25,8 +26,11 @@ from toolkit.watchdog.classify import (
     Diagnosis,
     classify,
     diagnosis_from_dict,
+    early_exit,
+    native_crash_policy,
     repeated,
 )
+from toolkit.watchdog.disk import low_disk
 from toolkit.watchdog.evaluate import EvalRunner
 from toolkit.watchdog.hang import HangDetector
 from toolkit.watchdog.policy import RestartPolicy, decide
@@ -71,6 +75,8 @@ class Options:
     tolerance: float = 0.1
     stop_on_nan: bool = True
     env: dict[str, str] = field(default_factory=dict)
+    expect_steps: int | None = None  # the last step the run should log; exit 0 before = early
+    final_checkpoint: str | None = None  # a path or glob the finished run must have written
 
 
 class Supervisor:
@@ -85,6 +91,7 @@ class Supervisor:
         self.evals = EvalRunner(opts.eval_cmd, self.rd.evals, opts.cwd) if opts.eval_cmd else None
         self.baseline = load_baseline(opts.baseline) if opts.baseline else None
         self.alerted: set[tuple[str, int]] = set()
+        self.max_step: int | None = None  # highest step logged by the attempt being watched
 
     # ------------------------------------------------------------------ state
     def _save(self) -> None:
@@ -116,11 +123,16 @@ class Supervisor:
             return None, None
         self.state = old
         self.state["cmd"] = self.o.cmd
-        pid, pgid = old.get("pid"), old.get("pgid")
-        if old.get("status") in ("running", "attached") and pid and process.alive(pid):
+        pid, pgid, ticks = old.get("pid"), old.get("pgid"), old.get("start_ticks")
+        watched = old.get("status") in ("running", "attached")
+        if watched and pid and proctable.alive(pid, ticks):
             self._event("watchdog_start", mode="reattach", pid=pid, attempt=old.get("attempt"))
             self.state["status"] = "attached"
             return process.Attached(pid), pgid
+        left = proctable.group_alive(pgid, ticks) if watched and pgid and ticks else []
+        if left:  # the leader is gone but its group runs on: stop it before resuming
+            proctable.kill_group(pgid)
+            self._event("leftover_group_killed", pgid=pgid, pids=left)
         self._event(
             "watchdog_start",
             mode="resume",
@@ -137,8 +149,13 @@ class Supervisor:
         choice = checkpoints.latest_complete(
             self.o.checkpoint_glob, self.o.checkpoint_dir, self.o.required_files
         )
+        aside = self.state.setdefault("set_aside", {})
         for path, reason in choice.skipped:
-            self._event("checkpoint_skipped", checkpoint=path, reason=reason)
+            self._event(
+                "checkpoint_skipped", checkpoint=path, reason=reason,
+                kept="left in place, never deleted; resuming from an older one",
+            )  # fmt: skip
+            aside[path] = reason
         argv = list(self.o.cmd)
         env = {**os.environ, **self.o.env}
         ckpt = str(choice.path) if choice.path else None
@@ -158,8 +175,9 @@ class Supervisor:
         log = self.rd.attempt_log(self.state["attempt"])
         proc = process.start(argv, log, self.o.cwd, env)
         self.state.update(
-            status="running", pid=proc.pid, pgid=proc.pid, log=str(log), attempt_started=time.time()
-        )
+            status="running", pid=proc.pid, pgid=proc.pid, log=str(log),
+            attempt_started=time.time(), start_ticks=proctable.start_ticks(proc.pid),
+        )  # fmt: skip
         self._event(
             "attempt_start",
             attempt=self.state["attempt"],
@@ -224,6 +242,7 @@ class Supervisor:
         )
         now = time.monotonic()
         hang.start(now)
+        self.max_step = None
         offset = (
             0
             if isinstance(proc, subprocess.Popen) or not log_path.exists()
@@ -245,15 +264,18 @@ class Supervisor:
                     fh.seek(offset)
                     chunk = fh.read(size - offset).decode("utf-8", errors="replace")
                 offset = size
-                hang.activity(now)
+                hang.output(now)
                 text = partial + chunk
-                lines = text.split("\n")
+                lines = text.replace("\r", "\n").split("\n")
                 partial = lines.pop()
                 step_lines = []
                 for line in lines:
+                    hang.line(line, now)
                     steps = STEP_RE.findall(line)
                     if steps:
-                        hang.step(int(steps[-1]), now)
+                        step = int(steps[-1])
+                        hang.step(step, now)
+                        self.max_step = max(step, self.max_step or step)
                         step_lines.append(line + "\n")
                     if self.o.stop_on_nan and rc is None and NAN_PATTERN.compiled.search(line):
                         process.stop_group(proc, pgid, self.o.kill_grace_s)
@@ -299,6 +321,8 @@ class Supervisor:
             )
             if code is not None:
                 return code
+            proc = self._restart()
+            pgid = proc.pid
         while True:
             if proc is None:
                 proc = self._spawn()
@@ -322,16 +346,21 @@ class Supervisor:
                 self.state["status"] = "interrupted"
                 self._save()
                 return 128 + self.signal_received
-            proc = self._spawn()
+            proc = self._restart()
             pgid = proc.pid
-            latency = time.monotonic() - self._detected_at - self._backoff
-            self._event(
-                "restart",
-                attempt=self.state["attempt"],
-                latency_s=round(latency, 4),
-                backoff_s=self._backoff,
-                checkpoint=self.state.get("checkpoint"),
-            )
+
+    def _restart(self) -> subprocess.Popen:
+        """Start the next attempt after a classified exit; record the restart latency (s)."""
+        proc = self._spawn()
+        latency = time.monotonic() - self._detected_at - self._backoff
+        self._event(
+            "restart",
+            attempt=self.state["attempt"],
+            latency_s=round(latency, 4),
+            backoff_s=self._backoff,
+            checkpoint=self.state.get("checkpoint"),
+        )
+        return proc
 
     def _after_exit(
         self,
@@ -346,12 +375,17 @@ class Supervisor:
         self._detected_at = time.monotonic()
         self._backoff = 0.0
         tail = _tail(log)
-        diag = forced or classify(rc, tail, hung=hung, hang_reason=reason)
-        if reattached and rc is None and diag.cls != SUCCESS and not forced:
-            diag.evidence.append(
-                "exit status unknown: the process ended while no watchdog was attached"
-            )
+        disk = "" if hung or forced or rc == 0 else low_disk(self._write_paths(log))
+        diag = forced or classify(
+            rc, tail, hung=hung, hang_reason=reason, low_disk=disk, unwatched=reattached
+        )
         diag = repeated(diag, diagnosis_from_dict(self.state.get("last_diagnosis")))
+        crashes = int(self.state.get("native_crashes", 0))
+        diag = native_crash_policy(diag, crashes)
+        if diag.subclass in ("sigsegv", "sigbus", "native-crash-repeated"):
+            self.state["native_crashes"] = crashes + 1
+        reached = max((s for s in (self.max_step, diag.step) if s is not None), default=None)
+        diag = early_exit(diag, self.o.expect_steps, reached, self._missing_final())
         self.state["last_diagnosis"] = asdict(diag)
         self.state.update(pid=None, pgid=None)
         self._event(
@@ -385,6 +419,26 @@ class Supervisor:
             self._poll_evals()
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
         return None
+
+    def _write_paths(self, log: Path) -> list[Path]:
+        """Where the run writes (checkpoints, logs, its working directory): probed for space."""
+        paths = [log.parent, Path(self.o.cwd or ".")]
+        if self.o.checkpoint_dir is not None:
+            paths.append(Path(self.o.checkpoint_dir))
+        if self.o.checkpoint_glob:
+            paths.append(Path(self.o.checkpoint_glob).parent)
+        return paths
+
+    def _missing_final(self) -> str:
+        """'' when no final checkpoint is expected or it is there and complete, else why not."""
+        want = self.o.final_checkpoint
+        if not want:
+            return ""
+        found = checkpoints.find(want)
+        if not found:
+            return f"expected final checkpoint {want} was not written"
+        reason = checkpoints.check(found[-1], self.o.required_files)
+        return f"final checkpoint {found[-1]} is incomplete: {reason}" if reason else ""
 
     def _finish(self, status: str, code: int, reason: str = "") -> int:
         self.state["status"] = status
