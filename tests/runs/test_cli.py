@@ -110,11 +110,20 @@ def test_sweep_start_starts_queued(project: Path) -> None:
 
 def test_db_flag(project: Path, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere" / "reg.db"
+    typo = cli("run", "list", "--db", str(other), cwd=project)  # a mistyped path: no new file
+    assert typo.returncode == 2 and "no such registry" in typo.stderr and str(other) in typo.stderr
+    assert not other.exists()
+    other.parent.mkdir()
+    other.write_bytes(b"")
+    empty = cli("run", "list", "--db", str(other), cwd=project)
+    assert empty.returncode == 2 and "empty (0 bytes)" in empty.stderr
+    assert other.read_bytes() == b""
     assert (
         cli(
-            "run", "create", "--name", "a", "--command", "true", "--db", str(other), cwd=project
+            "run", "create", "--name", "a", "--command", "true", "--db", str(other),
+            "--create-db", cwd=project,
         ).returncode
         == 0
-    )
+    )  # fmt: skip
     assert other.exists() and not (project / ".labcoat" / "runs.db").exists()
     assert [r["name"] for r in cli_json("run", "list", "--db", str(other), cwd=project)] == ["a"]

@@ -134,6 +134,24 @@ def test_killed_group_reconciled_as_vanished(project: Path, conn) -> None:
     assert shown["note"].startswith("process vanished: pid")
 
 
+def test_killed_wrapper_run_goes_on_as_running_and_cancel_stops_its_group(
+    project: Path, conn
+) -> None:
+    marker = project / "done.txt"
+    cmd = f"{PY} -c \"import time; time.sleep(2.5); open('done.txt', 'w').write('x'); time.sleep(60)\""
+    run = _start(conn, "orphan", cmd)
+    wait_for(lambda: len(local.group_pids(run)) >= 2)
+    os.kill(run.pid, signal.SIGKILL)  # the recorded pid only: its command runs on
+    wait_for(lambda: not local.pid_alive(run.pid))
+    shown = cli_json("run", "show", "orphan", cwd=project)
+    assert shown["status"] == "running" and "process group runs on" in shown["note"]
+    wait_for(marker.exists, timeout=30)  # the job really is still working
+    res = cli("run", "cancel", "orphan", "--grace", "2", cwd=project)
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert db.get_run(conn, "orphan").status == "cancelled"
+    assert local.group_pids(run) == []
+
+
 def test_cancel_running_and_queued(project: Path, conn) -> None:
     run = _start(conn, "long", f'{PY} -c "import time; time.sleep(60)"')
     db.create_run(conn, name="waiting", command="true")

@@ -50,7 +50,13 @@ def _common() -> argparse.ArgumentParser:
         "--db",
         type=Path,
         default=None,
-        help="registry file (default: $LABCOAT_RUNS_DB or .labcoat/runs.db in the project)",
+        help="registry file (default: $LABCOAT_RUNS_DB or .labcoat/runs.db in the project, "
+        "created when missing); an explicit --db must already be a registry",
+    )
+    parent.add_argument(
+        "--create-db",
+        action="store_true",
+        help="create the registry at --db when it does not exist (or is an empty file)",
     )
     add_format_flag(parent)
     return parent
@@ -511,7 +517,10 @@ def _plan(conn, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    conn = db.connect(args.db or db.default_db_path())
+    if args.db is None:
+        conn = db.connect(db.default_db_path())
+    else:
+        conn = db.connect(args.db, create=args.create_db)
     try:
         control.reconcile_all(conn)
         return {"sweep": _sweep, "run": _run, "plan": _plan}[args.group](conn, args)

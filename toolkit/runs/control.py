@@ -111,7 +111,8 @@ def cancel_run(conn: sqlite3.Connection, name: str, grace_s: float = 10.0) -> tu
     run = db.get_run(conn, name)
     if reconcile_run(conn, run):
         run = db.get_run(conn, name)
-    if run.status in TERMINAL:
+    orphaned = run.backend == "local" and run.host == local.host() and local.group_pids(run)
+    if run.status in TERMINAL and not orphaned:
         return False, f"run {name!r} already {run.status}; nothing to cancel"
     if run.backend == "slurm":
         return True, slurm.cancel(conn, run)

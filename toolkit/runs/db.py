@@ -159,11 +159,25 @@ def _retry_locked(fn: Any, attempts: int = 50) -> Any:
     return None
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
-    """Open (creating if absent) and migrate the registry at ``path``."""
+def connect(path: Path | str, create: bool = True) -> sqlite3.Connection:
+    """Open and migrate the registry at ``path``.
+
+    ``create`` False (an explicit ``--db``): the file must already be a registry; a missing
+    path (a typo) or an empty file is refused instead of silently becoming a new, empty one.
+    """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--db {path}: is a directory; expected a database file")
+    if not create and not path.exists():
+        raise InputError(
+            f"--db {path}: no such registry (is the path mistyped?); pass --create-db to create "
+            "a new one there"
+        )
+    if not create and path.stat().st_size == 0:
+        raise InputError(
+            f"--db {path}: the file is empty (0 bytes), not a runs registry; it was left "
+            "untouched — pass --create-db to make it a new registry"
+        )
     fresh = not path.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit import proctable
 from toolkit.errors import InputError, UnavailableError
 from toolkit.hardware.gpu_select import (
     DEFAULT_MAX_MEM_USED_PCT,
@@ -135,6 +136,15 @@ def pid_alive(pid: int, start: str | None = None) -> bool:
     if state in ("Z", "X"):
         return False
     return start is None or _proc_start(pid) in (None, start)
+
+
+def group_pids(run: Run) -> list[int]:
+    """Live processes of the run's process group (the wrapper leads a new session, so the
+    group id is the recorded pid); empty when the group is gone or its start is unknown."""
+    start = run.options.get("proc_start")
+    if run.pid is None or start is None:
+        return []
+    return proctable.group_alive(run.pid, start)
 
 
 def start(
@@ -260,6 +270,12 @@ def reconcile(conn: sqlite3.Connection, run: Run) -> bool:
     if result is None:
         if pid_alive(run.pid, run.options.get("proc_start")):
             return False
+        left = group_pids(run)
+        if left:  # the wrapper was killed, the command runs on in its group: still running
+            note = f"pid {run.pid} (the wrapper) is gone; its process group runs on (pids {', '.join(map(str, left[:5]))})"
+            if run.note != note:
+                db.update_run(conn, run.name, note=note)
+            return False
         result = _read_json(exit_file)  # it may have ended between the two looks
     with db.transaction(conn):
         row = conn.execute("SELECT status FROM runs WHERE name = ?", (run.name,)).fetchone()
@@ -271,8 +287,8 @@ def reconcile(conn: sqlite3.Connection, run: Run) -> bool:
                 run.name,
                 status=FAILED,
                 ended=db.now(),
-                note=f"process vanished: pid {run.pid} is gone and left no exit-code file "
-                f"({exit_file.name})",
+                note=f"process vanished: pid {run.pid} (the wrapper) is gone, left no exit-code "
+                f"file ({exit_file.name}) and its process group has ended: exit status unknown",
             )
             return True
         code = result.get("exit_code")
@@ -308,20 +324,22 @@ def cancel(conn: sqlite3.Connection, run: Run, grace_s: float = 10.0) -> str:
         raise InputError(f"run {run.name!r} runs on {run.host}; cancel it there")
     assert run.pid is not None
     _, _, exit_file = run_paths(conn, run.name)
+    start = run.options.get("proc_start")
+
+    def running() -> bool:
+        return pid_alive(run.pid, start) or bool(group_pids(run))
+
     how = "SIGTERM"
-    try:
-        os.killpg(run.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    if running():  # never signal a group whose number now belongs to someone else
+        proctable.kill_group(run.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and pid_alive(run.pid, run.options.get("proc_start")):
+    while time.monotonic() < deadline and running():
         time.sleep(0.05)
-    if pid_alive(run.pid, run.options.get("proc_start")):
+    if running():
         how = "SIGKILL"
-        try:
-            os.killpg(run.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        proctable.kill_group(run.pid, signal.SIGKILL)
+        while running() and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
     result = _read_json(exit_file) or {}
     db.update_run(
         conn,
