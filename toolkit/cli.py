@@ -125,6 +125,26 @@ def existing_file(flag: str) -> Callable[[str], Path]:
     return parse
 
 
+def read_text(path: Path | str, what: str) -> str:
+    """The UTF-8 text of input file ``path``; an :class:`InputError` naming ``what`` (the flag or
+    field) and the path when it is missing, a directory, unreadable, binary or not UTF-8."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"{what} {path}: is a directory; expected a file") from None
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    if b"\0" in raw[:8192]:
+        raise InputError(f"{what} {path}: a binary file (NUL bytes); expected text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} {path}: not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x})"
+        ) from None
+
+
 # ----------------------------------------------------------------------------- output
 
 

@@ -14,6 +14,7 @@ from toolkit.cli import (
     EXIT_OK,
     Parser,
     add_format_flag,
+    non_negative_float,
     positive_int,
     print_json,
     render_table,
@@ -155,7 +156,7 @@ def _add_threshold_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--interval-s",
-        type=float,
+        type=non_negative_float("--interval-s"),
         default=0.2,
         help="seconds between reads (default 0.2)",
     )
@@ -338,7 +339,7 @@ def _add_launch_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nodes", type=positive_int("--nodes"), default=1, help="nodes (default 1)")
     p.add_argument(
         "--gpus-per-node",
-        type=int,
+        type=positive_int("--gpus-per-node"),
         default=None,
         help="GPUs (= processes) per node; default: detected (Slurm job, NVML or torch)",
     )

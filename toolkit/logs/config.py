@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.cli import read_text
 from toolkit.errors import InputError
 
 
@@ -69,9 +70,7 @@ def load_thresholds(path: str | Path) -> Thresholds:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read config ({exc.strerror})") from None
+        data = yaml.safe_load(read_text(path, "--config"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from toolkit.cli import print_json, render_table
+from toolkit.cli import print_json, read_text, render_table
 from toolkit.errors import InputError
 from toolkit.loops import gitops, records
 from toolkit.loops.judge import run_limited
@@ -91,7 +91,7 @@ class IterateResult:
 
 def load_criteria(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(read_text(path, "--criteria")) or {}
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
@@ -131,7 +131,7 @@ def load_criteria(path: Path) -> dict[str, Any]:
 
 def load_metrics(path: Path, flag: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, flag))
     except json.JSONDecodeError as exc:
         raise InputError(f"{flag} {path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):

@@ -66,7 +66,7 @@ def open_repo(path: Path | str) -> git.Repo:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise InputError(
-            f"{path} is not inside a git repository; expected a git checkout"
+            f"--repo {path}: not inside a git repository; expected a git checkout"
         ) from None
 
 

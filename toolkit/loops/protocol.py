@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+from toolkit.cli import read_text
 from toolkit.errors import InputError
 from toolkit.loops.globs import filter_paths, matches
 
@@ -175,12 +176,7 @@ def _optional_seconds(data: dict[str, Any], key: str, problems: list[str]) -> fl
 def parse_protocol(path: Path) -> Protocol:
     """Read and schema-check a protocol file; raises :class:`ProtocolError` listing problems."""
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"{path}: cannot read protocol ({exc.strerror}); expected a file"
-        ) from None
+    text = read_text(path, "protocol")
     data, _ = split_front_matter(text, source)
     return protocol_from_mapping(data, source)
 

@@ -39,7 +39,6 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from toolkit import cli
@@ -291,9 +290,11 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verb == "parse":
-        text = Path(args.file).read_text(encoding="utf-8", errors="replace")
+        text = cli.read_text(args.file, "FILE")
         result = parse_dmon(text, args.interval_ms, args.warmup_s)
-        if not result.available:
+        if not result.available and "#Entity" not in text:  # not a capture at all: bad input
+            raise InputError(f"FILE {args.file}: not `dcgmi dmon` output: {result.reason}")
+        if not result.available:  # a capture that measured nothing: exit 1, as for `sample`
             result = dataclasses.replace(result, reason=f"{args.file}: {result.reason}")
         return emit(result, args.format)
     if args.warmup_s >= args.duration_s:

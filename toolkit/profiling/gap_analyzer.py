@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from toolkit import cli
@@ -211,7 +210,7 @@ def build_parser() -> cli.Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        report = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        report = json.loads(cli.read_text(args.report, "REPORT"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{args.report}: not valid JSON at line {exc.lineno}: {exc.msg}") from None
     g = from_runtime_report(report, str(args.report))

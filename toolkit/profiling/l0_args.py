@@ -61,7 +61,7 @@ def build_parser() -> cli.Parser:
     p.add_argument(
         "--warmup-steps",
         metavar="N",
-        type=int,
+        type=cli.non_negative_int("--warmup-steps"),
         default=5,
         help="steps excluded from step-time statistics (default: 5)",
     )
@@ -114,7 +114,7 @@ def build_parser() -> cli.Parser:
     p.add_argument(
         "--layer-steps",
         metavar="N",
-        type=int,
+        type=cli.non_negative_int("--layer-steps"),
         default=10,
         help="extra steps after the timed run for the per-module forward/backward profile, "
         "plus as many without hooks for its overhead; 0 skips it (default: 10)",

@@ -369,7 +369,7 @@ def build_parser() -> cli.Parser:
     run.add_argument(
         "--warmup-steps",
         metavar="N",
-        type=int,
+        type=cli.non_negative_int("--warmup-steps"),
         default=3,
         help="unprofiled steps first (default: 3)",
     )

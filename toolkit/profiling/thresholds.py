@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from toolkit.cli import read_text
 from toolkit.errors import InputError
 
 
@@ -33,9 +34,7 @@ class Thresholds:
 def load_thresholds(path: Path) -> Thresholds:
     """Read a baseline YAML; errors name the file and the field and what was expected."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--baseline {path}: file not found") from None
+        data = yaml.safe_load(read_text(path, "--baseline"))
     except yaml.YAMLError as exc:
         raise InputError(f"--baseline {path}: not valid YAML: {exc}") from None
     if data is None:

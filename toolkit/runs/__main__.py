@@ -17,7 +17,10 @@ from toolkit.cli import (
     Parser,
     add_format_flag,
     fmt_num,
+    non_negative_int,
+    percent,
     positive_float,
+    positive_int,
     print_json,
     render_table,
     run,
@@ -104,9 +107,11 @@ def _start_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="give up waiting after this many seconds",
     )
-    p.add_argument("--max-mem-used-pct", type=float, default=GpuPolicy.max_mem_used_pct)
-    p.add_argument("--max-util-pct", type=float, default=GpuPolicy.max_util_pct)
-    p.add_argument("--samples", type=int, default=GpuPolicy.samples)
+    p.add_argument(
+        "--max-mem-used-pct", type=percent("--max-mem-used-pct"), default=GpuPolicy.max_mem_used_pct
+    )
+    p.add_argument("--max-util-pct", type=percent("--max-util-pct"), default=GpuPolicy.max_util_pct)
+    p.add_argument("--samples", type=positive_int("--samples"), default=GpuPolicy.samples)
 
 
 def build_parser() -> Parser:
@@ -161,7 +166,9 @@ def build_parser() -> Parser:
     p = runs.add_parser("logs", parents=[common], help="a run's output")
     p.add_argument("name")
     p.add_argument("--follow", action="store_true", help="stream until the run ends")
-    p.add_argument("--tail", type=int, default=None, help="last N lines only")
+    p.add_argument(
+        "--tail", type=non_negative_int("--tail"), default=None, help="last N lines only"
+    )
     p = runs.add_parser("cancel", parents=[common], help="stop a run")
     p.add_argument("name")
     p.add_argument(

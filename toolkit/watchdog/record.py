@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.cli import to_jsonable
+from toolkit.errors import InputError
 
 
 @dataclass
@@ -51,8 +52,14 @@ class RunDir:
         return self.logs / f"attempt-{attempt:03d}.log"
 
     def ensure(self) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.evals.mkdir(parents=True, exist_ok=True)
+        try:
+            self.logs.mkdir(parents=True, exist_ok=True)
+            self.evals.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"--run-dir {self.root}: cannot make the run folder there ({exc.strerror}); "
+                "expected a folder (new or from an earlier run)"
+            ) from None
 
 
 def append_event(run: RunDir, kind: str, **fields: Any) -> dict:

@@ -101,3 +101,11 @@ def test_sample_usage_errors_exit_2(no_dcgmi: None, args: list[str], words: str)
     result = run_cli("sample", *args)
     assert result.returncode == 2
     assert words in one_error_line(result.stderr)
+
+
+def test_parse_a_file_that_is_not_dmon_output_exits_2(tmp_path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("these are my notes, not a dcgmi capture\n")
+    result = run_cli("parse", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"FILE {path}: not `dcgmi dmon` output" in one_error_line(result.stderr)
