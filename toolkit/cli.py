@@ -131,6 +131,8 @@ def read_text(path: Path | str, what: str) -> str:
     path = Path(path)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} {path}: file not found") from None
     except IsADirectoryError:
         raise InputError(f"{what} {path}: is a directory; expected a file") from None
     except OSError as exc:

@@ -354,3 +354,31 @@ def test_jsonl_accelerator_rejects_bad_arguments(monkeypatch):
     fast, values, other, n = jsonl._accel.parse_block(b'{"a": 1}\n{"a": x}\n', (b'{"a": ', b"}"))
     assert (bytes(fast), n, other) == ((0).to_bytes(8, "little"), 2, [(1, 9, 17)])
     assert np.frombuffer(values).tolist() == [1.0]
+
+
+def test_string_nan_and_inf_are_values(tmp_path):
+    """Strict-JSON writers log non-finite floats as strings: they are values, not skipped."""
+    from toolkit.logs import analyze
+
+    rows = [{"step": i, "loss": 2.0 - i * 0.01, "grad_norm": 1.0} for i in range(1, 40)]
+    rows[20]["loss"] = "nan"
+    rows[25]["grad_norm"] = "Infinity"
+    rows[30]["loss"] = "-inf"
+    path = tmp_path / "strings.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = read_log(path)
+    loss = run.series["loss"]
+    assert loss.values.size == 39 and np.isnan(loss.values[20]) and loss.values[30] == -np.inf
+    assert run.series["grad_norm"].values[25] == np.inf
+    found = {(f.kind, f.evidence.get("metric", "")) for f in analyze(run).findings}
+    messages = " ".join(f.message for f in analyze(run).findings)
+    assert (
+        "loss is nan first at step 21" in messages
+        and "grad_norm is inf first at step 26" in messages
+    )
+    assert found
+    hf = tmp_path / "trainer_state.json"
+    hf.write_text(
+        json.dumps({"log_history": [{"step": 1, "loss": 1.0}, {"step": 2, "loss": "NaN"}]})
+    )
+    assert np.isnan(read_log(hf).series["loss"].values[1])

@@ -280,6 +280,9 @@ def detect_nonfinite(run: Run, th: Thresholds) -> list[Finding]:
     return findings
 
 
+BLOCK_WINDOWS = 20  # windows per block of the noise-scale floor (see _block_scale)
+
+
 def _spike_window(n: int, window: int) -> int:
     """Points in the trailing window of the spike detectors for a series of ``n`` points."""
     return min(window, max(10, n // 10))
@@ -301,15 +304,42 @@ def _prefetch_rolling(run: Run, th: Thresholds) -> None:
             list(pool.map(lambda job: _rolling(*job), jobs))
 
 
+def _block_scale(x: np.ndarray, med: np.ndarray, window: int) -> np.ndarray:
+    """The typical noise around each point: 1.4826 x the median absolute deviation from the
+    rolling median over blocks of ``BLOCK_WINDOWS`` windows (NaN where unknown).
+
+    A MAD over one short window is itself noisy: where it happens to come out small, ordinary
+    noise gets a large robust z, and a long log has thousands of windows, so some do. The block
+    scale (many windows, one spike cannot move it) is the floor of the spike detectors' scale.
+    """
+    block = window * BLOCK_WINDOWS
+    n = x.size
+    out = np.full(n, np.nan)
+    if n < 2 * block:
+        return out
+    dev = np.abs(x - med)
+    starts = np.arange(0, n, block)
+    for a in starts:
+        seg = dev[a : a + block]
+        seg = seg[np.isfinite(seg)]
+        if seg.size >= window:
+            out[a : a + block] = MAD_TO_SIGMA * np.median(seg)
+    return out
+
+
 def _spikes(
     series: Series, window: int, z_thr: float, min_rel: float
 ) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     steps, x = _finite(series)
     w = _spike_window(x.size, window)
     med, mad = _rolling(series, w)
-    scale = MAD_TO_SIGMA * mad
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (x - med) / scale
+        if x.size and x.min() > 0:  # multiplicative noise (loss, grad norm): z of log(x)
+            y, level, local = np.log(x), np.log(med), mad / med
+        else:
+            y, level, local = x, med, mad
+        scale = np.fmax(MAD_TO_SIGMA * local, _block_scale(y, level, w))
+        z = (y - level) / scale
     z = np.where(scale > 0, z, np.where(x > med, np.inf, 0.0))
     mask = (z > z_thr) & (x - med > min_rel * np.abs(med))
     return [(a, b, steps, x, med, scale, z) for a, b in _runs(mask, max_gap=2)]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import InputError
+from toolkit.logs.readers.jsonl import as_value
 from toolkit.logs.series import Run, build_run
 
 
@@ -77,10 +78,11 @@ def read_hf_state(path: Path) -> Run:
         for key, value in entry.items():
             if key in ("step", "epoch") or isinstance(value, bool):
                 continue
-            if isinstance(value, int | float) or value is None:
+            number = as_value(value)
+            if number is not None:
                 col = cols.setdefault(key, ([], []))
                 col[0].append(last_step)
-                col[1].append(np.nan if value is None else float(value))
+                col[1].append(number)
     if not cols:
         raise InputError(f"{path}: log_history has no numeric entries")
     columns = {k: (np.asarray(s, dtype=np.int64), np.asarray(v)) for k, (s, v) in cols.items()}

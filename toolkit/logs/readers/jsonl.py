@@ -48,6 +48,25 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+#: strings loggers write for non-finite floats (strict-JSON writers cannot emit NaN/Infinity)
+NONFINITE = {
+    "nan": np.nan, "+nan": np.nan, "-nan": np.nan, "inf": np.inf, "+inf": np.inf,
+    "-inf": -np.inf, "infinity": np.inf, "+infinity": np.inf, "-infinity": -np.inf,
+}  # fmt: skip
+
+
+def as_value(value: object) -> float | None:
+    """A JSON value as a metric value: numbers, null (NaN) and the strings "nan"/"inf"/"Infinity"
+    in any case (NaN / +-Inf); anything else is not a value (None)."""
+    if _is_number(value):
+        return float(value)  # type: ignore[arg-type]
+    if value is None:
+        return np.nan
+    if isinstance(value, str):
+        return NONFINITE.get(value.strip().lower())
+    return None
+
+
 def _template(lines: list[bytes]) -> tuple[list[str], list[bytes]] | None:
     """Key names and raw key tokens of the most common all-numeric line shape."""
     shapes: Counter[tuple[str, ...]] = Counter()
@@ -321,14 +340,11 @@ def _assemble(
                 if _is_number(value):
                     step[i] = value
                 continue
-            if _is_number(value):
+            number = as_value(value)
+            if number is not None:
                 col = slow_cols.setdefault(key, ([], []))
                 col[0].append(i)
-                col[1].append(float(value))
-            elif value is None:
-                col = slow_cols.setdefault(key, ([], []))
-                col[0].append(i)
-                col[1].append(np.nan)
+                col[1].append(number)
     if step_name is None:
         step[data_line] = np.arange(int(data_line.sum()))  # no step field: row number
     elif np.isnan(step[data_line]).any():  # a row without a step belongs to the step before it
