@@ -52,6 +52,8 @@ FAST_ARGS = {
     "toolkit.profiling.l0_runner": ["--entry", "no_such_module:make"],
     "toolkit.profiling.layer_profiler run": ["--entry", "no_such_module:make"],
     "toolkit.profiling.memory_profiler run": ["--entry", "no_such_module:make"],
+    # follows a log (waits for a missing one to appear) until stopped: bounded here
+    "toolkit.logs watch": ["--max-s", "0.3"],
 }
 
 
