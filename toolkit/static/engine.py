@@ -211,6 +211,18 @@ def walk_by_type(tree: ast.AST) -> dict[type, list[ast.AST]]:
     return out
 
 
+def strip_moves(node: Any, attrs: tuple[str, ...] = ("to", "cuda")) -> Any:
+    """``Net().to(dev).cuda()`` -> ``Net()``: the call under device/dtype moves."""
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in attrs
+        and isinstance(node.func.value, ast.Call)
+    ):
+        node = node.func.value
+    return node
+
+
 def const(node: ast.AST | None, default: Any = MISSING) -> Any:
     """The literal value of a constant (incl. negative numbers, tuples/lists of constants)."""
     if isinstance(node, ast.Constant):

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.static.engine import cond_text, dotted
+from toolkit.static.engine import cond_text, dotted, strip_moves
 
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
@@ -367,13 +367,7 @@ def _is_pretrained(mod, v: ast.AST) -> bool:
     if isinstance(v, ast.Name):
         vals = mod.assigns.get(v.id, [])
         v = vals[-1][0] if vals else v
-    while (
-        isinstance(v, ast.Call)
-        and isinstance(v.func, ast.Attribute)
-        and v.func.attr in ("to", "cuda")
-        and isinstance(v.func.value, ast.Call)
-    ):
-        v = v.func.value
+    v = strip_moves(v)
     if isinstance(v, ast.Call) and mod.resolve(v.func).endswith("from_pretrained"):
         owner = mod.resolve(v.func).rsplit(".", 2)
         return len(owner) >= 2 and not any(

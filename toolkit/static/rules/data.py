@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import MISSING, ModuleFacts, dotted, has_star_kwargs, kwarg
+from toolkit.static.engine import MISSING, ModuleFacts, dotted, has_star_kwargs, kwarg, strip_moves
 
 TORCH = ("pytorch",)
 TRAIN_RE = re.compile(r"train", re.I)
@@ -259,14 +259,7 @@ def _batchnorm1d_models(mod: ModuleFacts) -> list[str]:
     out = []
     for name, vals in mod.assigns.items():
         for v, _ in vals:
-            inner = v
-            while (
-                isinstance(inner, ast.Call)
-                and isinstance(inner.func, ast.Attribute)
-                and inner.func.attr in ("to", "cuda")
-                and isinstance(inner.func.value, ast.Call)
-            ):
-                inner = inner.func.value
+            inner = strip_moves(v)
             if not isinstance(inner, ast.Call) or isinstance(inner.func, ast.Call):
                 continue
             q = mod.resolve(inner.func)

@@ -6,7 +6,7 @@ import ast
 import re
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import ModuleFacts, const, dotted, exclusive
+from toolkit.static.engine import ModuleFacts, const, dotted, exclusive, strip_moves
 from toolkit.static.rules._common import backward_events, model_call_events
 
 TORCH = ("pytorch",)
@@ -138,14 +138,7 @@ def _mode_free(mod: ModuleFacts, text: str) -> bool:
     if not vals:
         return False
     for v, _ in vals:
-        inner = v
-        while (
-            isinstance(inner, ast.Call)
-            and isinstance(inner.func, ast.Attribute)
-            and inner.func.attr in ("to", "cuda", "float", "double")
-            and isinstance(inner.func.value, ast.Call)
-        ):
-            inner = inner.func.value
+        inner = strip_moves(v, ("to", "cuda", "float", "double"))
         if not isinstance(inner, ast.Call) or isinstance(inner.func, ast.Call):
             return False
         q = mod.resolve(inner.func)
@@ -265,12 +258,7 @@ def _from_pretrained(mod: ModuleFacts, v: ast.AST) -> bool:
     if not isinstance(v, ast.Call):
         return False
     inner = v
-    while (
-        isinstance(inner.func, ast.Attribute)
-        and inner.func.attr in ("to", "cuda")
-        and isinstance(inner.func.value, ast.Call)
-    ):
-        inner = inner.func.value
+    inner = strip_moves(inner)
     q = mod.resolve(inner.func)
     if q.endswith("from_pretrained"):
         owner = q.rsplit(".", 2)

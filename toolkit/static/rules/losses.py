@@ -6,7 +6,7 @@ import ast
 import re
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import ModuleFacts, dotted, kwarg
+from toolkit.static.engine import ModuleFacts, dotted, kwarg, strip_moves
 from toolkit.static.rules._common import backward_events
 
 TORCH = ("pytorch",)
@@ -174,12 +174,7 @@ def _model_head(mod: ModuleFacts, callee: str, depth: int) -> str:
         if not isinstance(v, ast.Call):
             continue
         inner = v
-        while (
-            isinstance(inner.func, ast.Attribute)
-            and inner.func.attr in ("to", "cuda")
-            and isinstance(inner.func.value, ast.Call)
-        ):
-            inner = inner.func.value
+        inner = strip_moves(inner)
         last = mod.resolve(inner.func).rsplit(".", 1)[-1]
         if last in mod.module_classes:
             return _class_head(mod, mod.module_classes[last], depth)
