@@ -22,8 +22,8 @@ import torch
 
 from toolkit.demo.model import GPT, GPTConfig
 from toolkit.demo.train import build_spec
-from toolkit.profiling.layer_profiler import TrainingStep, profile_layers
-from toolkit.profiling.memory_profiler import MemoryProfiler
+from toolkit.profiling.instruments.layer_profiler import TrainingStep, profile_layers
+from toolkit.profiling.instruments.memory_profiler import MemoryProfiler
 from toolkit.profiling.spec import batch_source
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import InputError
-from toolkit.profiling.gap_analyzer import GpuActivity, analyze, from_runtime_report
+from toolkit.profiling.instruments.gap_analyzer import GpuActivity, analyze, from_runtime_report
 
 ROOT = Path(__file__).resolve().parents[2]
 BALANCED = {"data": 1.0, "forward": 30.0, "backward": 60.0, "optimizer": 9.0}  # 100 ms, healthy

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import InputError
-from toolkit.profiling import l0_runner
+from toolkit.profiling.validator import runner as l0_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = "tests.profiling.fixtures.entries"
@@ -246,4 +246,22 @@ def test_script_without_optimizer_fails(tmp_path, capsys):
     script = tmp_path / "noop.py"
     script.write_text("print('no training here')\n")
     code, r = run_json(capsys, "--script", str(script))
-    assert code == 1 and status(r, "optimizer steps") == "fail"
+    assert code == 1 and status(r, "training steps") == "fail"
+
+
+# ----------------------------------------------------------------------------- sanity checks
+
+
+def test_overfit_one_batch_passes_healthy_and_fails_a_data_bug(capsys):
+    code, r = entry(capsys, "healthy", "--overfit-steps", "40", "--layer-steps", "0")
+    assert status(r, "overfit one batch") == "pass" and code == 0, r["checks"]
+    code, r = entry(capsys, "inputs_zeroed", "--overfit-steps", "40", "--layer-steps", "0")
+    assert status(r, "overfit one batch") == "fail" and code == 1
+
+
+def test_initial_loss_against_ln_classes(capsys):
+    _, r = entry(capsys, "classifier", "--layer-steps", "0")
+    assert status(r, "initial loss") == "pass" and "ln(10 classes)" in str(r["checks"])
+    assert status(r, "label range") == "pass"
+    _, r = entry(capsys, "classifier_hot_logits", "--layer-steps", "0")
+    assert status(r, "initial loss") == "warn"

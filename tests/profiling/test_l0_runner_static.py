@@ -1,8 +1,8 @@
 """The main job runs both levels of the pyramid: L0 (static) on the training script, then L1."""
 
 from tests.profiling.test_l0_runner import SCRIPTS, run_json, status
-from toolkit.profiling import l0_runner
-from toolkit.profiling.l0_static import entry_source
+from toolkit.profiling.validator import runner as l0_runner
+from toolkit.profiling.validator.l0_static import entry_source
 
 BUGGY = str(SCRIPTS / "script_no_zero_grad.py")
 

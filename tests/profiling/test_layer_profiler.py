@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from toolkit.demo.train import build_spec
-from toolkit.profiling.layer_profiler import LayerProfiler, TrainingStep, profile_layers
+from toolkit.profiling.instruments.layer_profiler import LayerProfiler, TrainingStep, profile_layers
 from toolkit.profiling.spec import batch_source
 
 ROOT = Path(__file__).resolve().parents[2]

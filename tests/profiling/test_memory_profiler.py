@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from toolkit.profiling.memory_profiler import GIB, MemoryProfiler
+from toolkit.profiling.instruments.memory_profiler import GIB, MemoryProfiler
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024**2

@@ -1,4 +1,4 @@
-"""toolkit.profiling.nvml_sampler against the fake pynvml (tests/fakes/pynvml) and this machine.
+"""toolkit.profiling.instruments.nvml_sampler against the fake pynvml (tests/fakes/pynvml) and this machine.
 
 Exact means come from the fake's per-GPU sequences: the n-th call of a reading returns item n
 (cycling), so the expected summary of n samples is known. A GPU with ``lost_after: k`` answers
@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 
 from tests.hardware.conftest import load_fake_pynvml
+from toolkit import cli
 from toolkit.errors import InputError
-from toolkit.profiling import nvml_sampler
-from toolkit.profiling.nvml_sampler import (
+from toolkit.profiling.instruments import nvml_sampler
+from toolkit.profiling.instruments.nvml_sampler import (
     CLOCK_EVENT_REASONS,
     METRICS,
     NvmlResult,
@@ -506,7 +507,7 @@ def test_cli_bad_flags_exit_2(argv: list[str], capsys) -> None:
 def test_cli_unknown_gpu_exits_2(fake, capsys) -> None:
     fake([gpu()])
     with pytest.raises(SystemExit) as exc:
-        nvml_sampler.run(main, nvml_sampler.PROG, ["sample", "--gpus", "3"])
+        cli.run(main, nvml_sampler.PROG, ["sample", "--gpus", "3"])
     assert exc.value.code == 2
     assert "GPU index 3 not found" in capsys.readouterr().err
 

@@ -13,9 +13,9 @@ import torch
 
 from toolkit.errors import InputError
 from toolkit.hardware.specs import get_spec
-from toolkit.profiling import performance
-from toolkit.profiling.gradients import GradTracker
-from toolkit.profiling.runtime import StepTimes, TrainResult
+from toolkit.profiling.validator import performance
+from toolkit.profiling.validator.gradients import GradTracker
+from toolkit.profiling.validator.runtime import StepTimes, TrainResult
 
 CUDA = torch.device("cuda", 0)
 MIB = 1024**2
@@ -117,7 +117,7 @@ def test_tf32_inferred_for_fp32_params_on_cuda_under_every_api(setup, expected):
     code = (
         "import warnings, torch; warnings.simplefilter('ignore'); "
         f"{setup}; "
-        "from toolkit.profiling.performance import infer_dtype; "
+        "from toolkit.profiling.validator.performance import infer_dtype; "
         "print(infer_dtype(torch.nn.Linear(2, 2), torch.device('cuda')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -132,7 +132,7 @@ def test_half_precision_params_give_their_dtype():
 
 
 def test_thresholds_pass_and_fail_with_numbers():
-    from toolkit.profiling.thresholds import Thresholds
+    from toolkit.profiling.validator.thresholds import Thresholds
 
     tr = _train(int(100e12), 500.0)
     perf = performance.measure(tr, performance.Peak(312e12, "bf16", "test"))  # MFU 64.1%
@@ -146,7 +146,7 @@ def test_thresholds_pass_and_fail_with_numbers():
 
 
 def test_mfu_above_100_percent_fails_even_without_threshold():
-    from toolkit.profiling.thresholds import Thresholds
+    from toolkit.profiling.validator.thresholds import Thresholds
 
     tr = _train(int(100e12), 500.0)  # 200 TFLOP/s achieved
     perf = performance.measure(tr, performance.Peak(100e12, "bf16", "--peak-tflops 100"))

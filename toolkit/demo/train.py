@@ -79,6 +79,23 @@ def build_spec(device: torch.device) -> TrainSpec:
         acc = (logits.argmax(-1) == y).float().mean().item()
         return {"val_loss": loss, "val_perplexity": math.exp(loss), "val_char_accuracy": acc}
 
+    def save_checkpoint(path) -> None:
+        """Everything the next step depends on: weights, AdamW moments, the data sampler's RNG."""
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "data_rng": gen.get_state(),
+            },
+            path,
+        )
+
+    def load_checkpoint(path) -> None:
+        state = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        gen.set_state(state["data_rng"])
+
     def infer_fn(m: nn.Module) -> str:
         prompt = tok.encode(PROMPT).unsqueeze(0).to(device)
         return tok.decode(m.generate(prompt, max_new_tokens=40)[0])
@@ -92,5 +109,7 @@ def build_spec(device: torch.device) -> TrainSpec:
         infer_fn=infer_fn,
         make_model=make_model,
         tokens_per_step=BATCH_SIZE * BLOCK_SIZE,
+        save_checkpoint=save_checkpoint,
+        load_checkpoint=load_checkpoint,
         name="built-in example: char-level GPT (2 layers, d=64) on toolkit/demo/data/corpus.txt",
     )

@@ -35,28 +35,39 @@ def build_parser() -> cli.Parser:
     target.add_argument(
         "--script",
         metavar="PATH",
-        help="an unmodified training script, observed through torch's global optimizer-step hooks; "
+        help="an unmodified training script, run in this process and observed through torch's "
+        "own entry points (optimizer steps, backward, clip_grad_norm_, the model's forward); "
         "its arguments follow '--'",
-    )
-    p.add_argument(
-        "script_args",
-        nargs="*",
-        metavar="-- ARGS",
-        help="arguments for the --script training script (after '--')",
     )
     p.add_argument(
         "--steps",
         metavar="N",
         type=cli.positive_int("--steps"),
         default=None,
-        help="maximum training steps (default: 150 for --entry, 50 for --script)",
+        help="maximum training steps (default: 150 for --entry, 50 for --script); in --script "
+        "mode a step is an optimizer.step(), or a backward pass when no torch optimizer steps",
     )
     p.add_argument(
         "--max-seconds",
         metavar="SECONDS",
         type=cli.positive_float("--max-seconds"),
         default=30.0,
-        help="stop after this many seconds of step time, once warm-up is done (default: 30)",
+        help="stop training this many seconds after the runner started, setup and warm-up "
+        "included; --script: the script is stopped even before its first step (default: 30)",
+    )
+    p.add_argument(
+        "--resume-check",
+        metavar="K,M",
+        help="--entry: train K steps, checkpoint (the spec's save_checkpoint, else model + "
+        "optimizer), continue M steps; then resume from the checkpoint in a fresh process and "
+        "compare its M losses with the uninterrupted run's (default: not run)",
+    )
+    p.add_argument(
+        "--overfit-steps",
+        metavar="N",
+        type=cli.positive_int("--overfit-steps"),
+        help="--entry: also train a copy of the model on one batch for N steps; the loss must "
+        "fall below 10%% of its first value (default: not run)",
     )
     p.add_argument(
         "--warmup-steps",
@@ -92,7 +103,8 @@ def build_parser() -> cli.Parser:
         type=Path,
         metavar="YAML",
         help="thresholds: min_mfu (0..1), max_step_time_ms (ms), min_tokens_per_sec, "
-        "max_grad_norm, min_loss_drop (relative)",
+        "max_grad_norm (absolute; default: judged against the run), max_clip_fraction (0..1), "
+        "min_loss_drop (relative)",
     )
     p.add_argument(
         "--skip-l0",

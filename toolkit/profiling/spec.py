@@ -51,6 +51,9 @@ class TrainSpec:
       integer tensor when omitted.
     - ``dtype``: compute dtype for the peak FLOPS lookup (``fp32``, ``tf32``, ``bf16``, ``fp16``,
       ``fp8``); inferred from the parameters when omitted.
+    - ``save_checkpoint(path)`` / ``load_checkpoint(path)``: the training code's own resume (model,
+      optimizer, scheduler, RNG and data position), tested by ``--resume-check``. Default: the
+      model's and optimizer's state_dicts only.
     """
 
     model: nn.Module
@@ -65,10 +68,21 @@ class TrainSpec:
     tokens_per_step: int | None = None
     dtype: str | None = None
     name: str = "user model"
+    save_checkpoint: Callable[[Path], None] | None = None
+    load_checkpoint: Callable[[Path], None] | None = None
 
 
 _REQUIRED = ("model", "optimizer", "batches", "loss_fn")
-_CALLABLES = ("loss_fn", "eval_fn", "infer_fn", "make_model", "forward_fn", "optimizer_step")
+_CALLABLES = (
+    "loss_fn",
+    "eval_fn",
+    "infer_fn",
+    "make_model",
+    "forward_fn",
+    "optimizer_step",
+    "save_checkpoint",
+    "load_checkpoint",
+)
 
 
 def batch_source(spec: TrainSpec) -> Callable[[], Batch]:

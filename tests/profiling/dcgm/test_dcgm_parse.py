@@ -18,9 +18,13 @@ import pytest
 
 from tests.profiling.dcgm.conftest import fixture_text
 from toolkit.errors import InputError
-from toolkit.profiling.dcgm_dmon import classify_error_line, code_from_exit_status, read_dmon
-from toolkit.profiling.dcgm_fields import DEFAULT_FIELD_IDS, FIELDS, field_by_short_name
-from toolkit.profiling.dcgm_profiler import DcgmResult, parse_dmon, render
+from toolkit.profiling.instruments.dcgm_dmon import (
+    classify_error_line,
+    code_from_exit_status,
+    read_dmon,
+)
+from toolkit.profiling.instruments.dcgm_fields import DEFAULT_FIELD_IDS, FIELDS, field_by_short_name
+from toolkit.profiling.instruments.dcgm_profiler import DcgmResult, parse_dmon, render
 
 # The values of dmon_dcgm4_2gpu.txt, ticks 1..19 (tick 0 is all N/A), as printed.
 GPU0_TENSO = [

@@ -8,7 +8,7 @@ import pytest
 
 from tests.profiling.dcgm.conftest import FakeDcgmi
 from toolkit.errors import InputError
-from toolkit.profiling.dcgm_profiler import DcgmSampler, dmon_command, render
+from toolkit.profiling.instruments.dcgm_profiler import DcgmSampler, dmon_command, render
 
 
 def wait_until_exited(sampler: DcgmSampler, timeout_s: float = 5.0) -> None:

@@ -8,9 +8,9 @@ import torch
 
 from toolkit.compute.mfu import mfu_from_step
 from toolkit.errors import InputError
-from toolkit.profiling.checks import Check
-from toolkit.profiling.runtime import TrainResult
-from toolkit.profiling.thresholds import Thresholds
+from toolkit.profiling.validator.checks import Check
+from toolkit.profiling.validator.runtime import TrainResult
+from toolkit.profiling.validator.thresholds import Thresholds
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Performance:
     dtype: str
     mfu: float | None  # fraction 0..1
     mfu_note: str
+    tokens_note: str = ""  # why tokens_per_sec is None
 
 
 def cuda_tf32_enabled() -> bool:
@@ -94,6 +95,13 @@ def measure(train: TrainResult, peak: Peak) -> Performance:
     achieved = (
         train.flops_per_step / (t.mean_ms / 1e3) / 1e12 if (t and train.flops_per_step) else None
     )
+    tokens_note = (
+        ""
+        if tps is not None
+        else "not measured: no step after warm-up"
+        if t is None
+        else "not measured: no batch size observed (no tensor input to the model)"
+    )
     mfu, note = None, ""
     if t is None:
         note = "not measured: no step after warm-up"
@@ -113,6 +121,7 @@ def measure(train: TrainResult, peak: Peak) -> Performance:
         dtype=peak.dtype,
         mfu=mfu,
         mfu_note=note,
+        tokens_note=tokens_note,
     )
 
 

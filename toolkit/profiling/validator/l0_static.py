@@ -12,7 +12,7 @@ import importlib.util
 from pathlib import Path
 
 from toolkit.errors import InputError
-from toolkit.profiling.checks import Check
+from toolkit.profiling.validator.checks import Check
 from toolkit.static.check import check_paths
 from toolkit.static.config import load_config
 from toolkit.static.output import CheckResult

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.profiling.checks import Check
 from toolkit.profiling.spec import Batch, TrainSpec
+from toolkit.profiling.validator.checks import Check
 
 
 @dataclass

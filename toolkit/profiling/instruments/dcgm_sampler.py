@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from toolkit.errors import InputError
-from toolkit.profiling.dcgm_dmon import classify_error_line, read_dmon
-from toolkit.profiling.dcgm_fields import DEFAULT_FIELD_IDS
-from toolkit.profiling.dcgm_summary import DcgmResult, summarize, unavailable
+from toolkit.profiling.instruments.dcgm_dmon import classify_error_line, read_dmon
+from toolkit.profiling.instruments.dcgm_fields import DEFAULT_FIELD_IDS
+from toolkit.profiling.instruments.dcgm_summary import DcgmResult, summarize, unavailable
 
 DEFAULT_INTERVAL_MS = 100
 DEFAULT_SAMPLE_WARMUP_S = 5.0

@@ -12,9 +12,9 @@ import statistics
 
 import torch
 
-from toolkit.profiling.dcgm_summary import DcgmResult
-from toolkit.profiling.gap_analyzer import GpuActivity
-from toolkit.profiling.nvml_sampler import NvmlResult
+from toolkit.profiling.instruments.dcgm_summary import DcgmResult
+from toolkit.profiling.instruments.gap_analyzer import GpuActivity
+from toolkit.profiling.instruments.nvml_sampler import NvmlResult
 
 DCGM_FIELDS = {"tca": 1004, "sm_active": 1002, "gr_active": 1001, "dram_active": 1005}
 NVML_METRICS = {

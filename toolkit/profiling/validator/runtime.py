@@ -8,6 +8,7 @@ exact on a GPU too); the runner's gradient statistics are outside it.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import traceback
@@ -18,8 +19,8 @@ import torch
 
 from toolkit import cli
 from toolkit.compute.measured import count_flops
-from toolkit.profiling import gradients
 from toolkit.profiling.spec import Batch, TrainSpec
+from toolkit.profiling.validator import gradients, sanity
 
 
 @dataclass
@@ -90,6 +91,10 @@ class TrainResult:
     grad_stats_s: float = 0.0  # wall seconds spent reading gradient norms, outside the timed steps
     error: dict[str, object] | None = None  # step, type, message, traceback of a failed step
     step_times_ms: list[float] = field(default_factory=list)
+    grad_source: str = "read after backward, before the optimizer step and any clipping"
+    steps_counted_as: str = "optimizer steps"  # script mode: or "backward passes (no optimizer)"
+    input_shape: list[int] | None = None  # first model input seen (script mode)
+    loss_info: sanity.LossInfo | None = None  # the first classification loss call, if any
 
 
 def _sync(device: torch.device) -> None:
@@ -154,31 +159,83 @@ def train(
     spec: TrainSpec,
     next_batch: Callable[[], Batch],
     max_steps: int,
-    max_seconds: float,
+    deadline: float,
     warmup_steps: int,
 ) -> TrainResult:
-    """Train until ``max_steps`` or ``max_seconds`` of step time, or the first failure."""
-    model, opt = spec.model, spec.optimizer
+    """Train until ``max_steps``, the ``deadline`` (a ``time.perf_counter()`` value, checked after
+    each step) or the first failure. ``clip_grad_norm_`` calls inside ``optimizer_step`` and the
+    first classification loss call are recorded."""
+    model = spec.model
     device = model_device(spec)
     model.train()
     t_flops = time.perf_counter()
     flops, flops_note = measure_flops(spec, next_batch)
     flops_count_s = time.perf_counter() - t_flops
-    tracker = gradients.GradTracker()
-    named = list(model.named_parameters())
-    losses: list[float] = []
-    times: list[float] = []
-    phases: dict[str, list[float]] = {p: [] for p in PHASES}
-    tokens, unit = spec.tokens_per_step, "tokens"
-    error = None
-    stop = "max steps reached"
-    train_s = stats_s = 0.0
-    warmup_end = None
-    for step in range(1, max_steps + 1):
+    run = _Run(spec, next_batch, device, warmup_steps)
+    loss_info: list[sanity.LossInfo] = []
+    with (
+        sanity.watch_classification_loss(loss_info.append),
+        gradients.watch_clipping(lambda params: None, run.clipped),
+    ):
+        for step in range(1, max_steps + 1):
+            if not run.step(step):
+                break
+            cli.report_progress(f"training step {step}/{max_steps}", step, max_steps)
+            if time.perf_counter() >= deadline and step < max_steps:
+                run.stop = "time limit reached (whole run, setup included)"
+                break
+    times = run.times
+    return TrainResult(
+        steps=len(times),
+        warmup_steps=min(warmup_steps, len(times)),
+        stop_reason=run.stop,
+        train_s=run.train_s,
+        first_step_ms=times[0] if times else None,
+        times=summarize_times(times, warmup_steps, run.phases),
+        losses=run.losses,
+        grad=run.tracker.summary(list(run.clips.values())),
+        flops_per_step=flops,
+        flops_note=flops_note,
+        tokens_per_step=run.tokens,
+        throughput_unit=run.unit,
+        warmup_end_perf_s=run.warmup_end,
+        flops_count_s=flops_count_s,
+        grad_stats_s=run.stats_s,
+        error=run.error,
+        step_times_ms=times,
+        loss_info=loss_info[0] if loss_info else None,
+    )
+
+
+class _Run:
+    """State of one bounded training run; :meth:`step` does one synchronized, timed step."""
+
+    def __init__(self, spec: TrainSpec, next_batch: Callable[[], Batch], device, warmup: int):
+        self.spec, self.next_batch, self.device, self.warmup = spec, next_batch, device, warmup
+        self.tracker = gradients.GradTracker()
+        self.named = list(spec.model.named_parameters())
+        self.losses: list[float] = []
+        self.times: list[float] = []
+        self.phases: dict[str, list[float]] = {p: [] for p in PHASES}
+        self.tokens, self.unit = spec.tokens_per_step, "tokens"
+        self.error: dict[str, object] | None = None
+        self.stop = "max steps reached"
+        self.train_s = self.stats_s = 0.0
+        self.warmup_end: float | None = None
+        self.clips: dict[int, tuple[float, float]] = {}
+        self.current = 0
+
+    def clipped(self, total_norm: float, max_norm: float) -> None:
+        self.clips.setdefault(self.current, (total_norm, max_norm))
+
+    def step(self, step: int) -> bool:
+        """One step; False when training must stop (an exception, or a non-finite value)."""
+        spec, device, opt = self.spec, self.device, self.spec.optimizer
+        self.current = step
         try:
             _sync(device)
             t0 = time.perf_counter()
-            batch = next_batch()
+            batch = self.next_batch()
             _sync(device)  # host-to-device copies count as data, not forward
             t_data = time.perf_counter()
             opt.zero_grad(set_to_none=True)
@@ -188,58 +245,35 @@ def train(
             loss.backward()
             _sync(device)
             t1 = time.perf_counter()
-            grad_sample = gradients.sample(named)
+            grad_sample = gradients.sample(self.named)
             t2 = time.perf_counter()
             (spec.optimizer_step or opt.step)()
             _sync(device)
             t3 = time.perf_counter()
         except Exception as exc:
-            error = {
+            self.error = {
                 "step": step,
                 "type": type(exc).__name__,
                 "message": str(exc),
                 "traceback": traceback.format_exc(limit=8),
             }
-            stop = f"step {step} raised {type(exc).__name__}"
-            break
+            self.stop = f"step {step} raised {type(exc).__name__}"
+            return False
         step_s = (t1 - t0) + (t3 - t2)
-        stats_s += t2 - t1
-        train_s += step_s
-        times.append(step_s * 1e3)
+        self.stats_s += t2 - t1
+        self.train_s += step_s
+        self.times.append(step_s * 1e3)
         for name, ms in zip(
             PHASES, (t_data - t0, t_fwd - t_data, t1 - t_fwd, t3 - t2), strict=True
         ):
-            phases[name].append(ms * 1e3)
-        losses.append(loss.item())
-        cli.report_progress(f"training step {step}/{max_steps}", step, max_steps)
-        if tokens is None:
-            tokens, unit = _items_per_batch(batch)
-        if step == warmup_steps or (warmup_steps == 0 and step == 1):
-            warmup_end = t3 if warmup_steps else t0
-        finite = tracker.add(step, grad_sample)
-        if not finite or not torch.isfinite(torch.tensor(losses[-1])):
-            stop = f"non-finite loss or gradient at step {step}"
-            break
-        if train_s >= max_seconds and step > warmup_steps:
-            stop = f"time limit {max_seconds:g} s reached"
-            break
-    step_stats = summarize_times(times, warmup_steps, phases)
-    return TrainResult(
-        steps=len(times),
-        warmup_steps=min(warmup_steps, len(times)),
-        stop_reason=stop,
-        train_s=train_s,
-        first_step_ms=times[0] if times else None,
-        times=step_stats,
-        losses=losses,
-        grad=tracker.summary(),
-        flops_per_step=flops,
-        flops_note=flops_note,
-        tokens_per_step=tokens,
-        throughput_unit=unit,
-        warmup_end_perf_s=warmup_end,
-        flops_count_s=flops_count_s,
-        grad_stats_s=stats_s,
-        error=error,
-        step_times_ms=times,
-    )
+            self.phases[name].append(ms * 1e3)
+        self.losses.append(loss.item())
+        if self.tokens is None:
+            self.tokens, self.unit = _items_per_batch(batch)
+        if step == self.warmup or (self.warmup == 0 and step == 1):
+            self.warmup_end = t3 if self.warmup else t0
+        finite = self.tracker.add(step, grad_sample)
+        if not finite or not math.isfinite(self.losses[-1]):
+            self.stop = f"non-finite loss or gradient at step {step}"
+            return False
+        return True

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.errors import InputError
-from toolkit.profiling.dcgm_dmon import (
+from toolkit.profiling.instruments.dcgm_dmon import (
     DcgmiError,
     DmonText,
     code_from_exit_status,
     explain_code,
     read_dmon,
 )
-from toolkit.profiling.dcgm_fields import (
+from toolkit.profiling.instruments.dcgm_fields import (
     RATIO_UNIT,
     TENSOR_ACTIVE,
     field_by_id,
@@ -41,7 +41,7 @@ TIMESTAMPS_FROM_ROWS = "row index x interval"
 TIMESTAMPS_FROM_CLOCK = "wall clock"
 
 UNKNOWN_UNIT = "as printed"
-"""Unit of a field missing from :data:`toolkit.profiling.dcgm_fields.FIELDS`."""
+"""Unit of a field missing from :data:`toolkit.profiling.instruments.dcgm_fields.FIELDS`."""
 
 
 # ----------------------------------------------------------------------------- results

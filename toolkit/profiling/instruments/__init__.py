@@ -1,0 +1,1 @@
+"""GPU and model instruments: NVML/DCGM sampling, memory and per-layer profiles, gap analysis."""

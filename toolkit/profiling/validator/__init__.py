@@ -1,0 +1,1 @@
+"""The L1 runtime validator behind ``python -m toolkit.profiling.l0_runner``."""
