@@ -75,6 +75,14 @@ def test_nanogpt_clip_reports_pre_clip_norm_and_clip_ratio(capsys, char_data):
     assert g1["clip"]["median_norm"] == pytest.approx(g1["global_norm_median"], rel=1e-4)
     assert check(clipped, "gradient clipping")["status"] == "fail" and code1 == 1
     assert "pre-clip" in clipped["training"]["grad_source"]
+    # a GradScaler that really scales (2**16): losses and norms are the unscaled ones
+    _, scaled = run(
+        capsys, "script_gpt_clip.py", "--steps", "6", "--", *data, "--grad-clip", "0.05", "--scaler"
+    )
+    assert scaled["training"]["losses"] == pytest.approx(clipped["training"]["losses"], rel=1e-5)
+    assert scaled["training"]["grad"]["global_norm_first"] == pytest.approx(
+        g1["global_norm_first"], rel=1e-4
+    )
     # what script mode can see of throughput and FLOPs: tokens from the model's integer input
     t = unclipped["training"]
     assert t["input_shape"] == [8, 32] and t["tokens_per_step"] == 8 * 32

@@ -8,7 +8,8 @@ torch optimizer (manual SGD), one scalar ``backward()``. Per step the observer r
   else (closure optimizers such as LBFGS) after the first backward inside ``step(closure)``,
   in backward mode right after the backward;
 - ``clip_grad_norm_``'s own total norm and ``max_norm`` (was the step clipped?);
-- the loss: the scalar tensors ``backward()`` was called on (their mean; a closure step's first);
+- the loss: the scalar tensors ``backward()`` was called on (their mean; a closure step's first),
+  unscaled when they came from ``GradScaler.scale(loss)``;
 - the wall time from the previous step's end (a whole iteration: data, forward, backward, update,
   the script's logging), minus the observer's own statistics;
 - tokens (integer input of >= 2 dims) or samples of the training-mode forwards of the root model;
@@ -134,6 +135,7 @@ class Observer:
         self.flops_note = "not measured: the script stopped before step 2 ended"
         self._counter: Any = None
         self._names: dict[tuple[int, ...], list[str]] = {}
+        self.unscaled: dict[int, torch.Tensor] = {}  # id(GradScaler.scale(loss)) -> loss
         self.loss_info: sanity.LossInfo | None = None  # first classification loss call
         self.rank = distributed.from_env()  # under torchrun: this process's rank
         self.record = distributed.Recorder(self.rank.rank if self.rank else 0)
@@ -176,6 +178,8 @@ class Observer:
             self.stop_reason = "max steps reached"
             raise StopScript
         t = tensors if isinstance(tensors, torch.Tensor) else next(iter(tensors or ()), None)
+        if isinstance(t, torch.Tensor):
+            t = self.unscaled.pop(id(t), t)  # GradScaler.scale(loss): record the loss itself
         if isinstance(t, torch.Tensor) and t.numel() == 1:
             if not (self._closure and self._losses):  # a closure step's loss is its first
                 self._losses.append(t.detach())
@@ -407,6 +411,17 @@ def hooks(obs: Observer) -> Iterator[None]:
 
     patch(torch.autograd, "backward", wrap_backward)
     patch(torch.optim.Optimizer, "__init__", wrap_init)
+
+    def wrap_scale(original: Callable) -> Callable:
+        def scale(self: Any, outputs: Any) -> Any:
+            out = original(self, outputs)
+            if isinstance(out, torch.Tensor) and out is not outputs and out.numel() == 1:
+                obs.unscaled = {id(out): outputs}  # only the latest: no growth
+            return out
+
+        return scale
+
+    patch(torch.amp.GradScaler, "scale", wrap_scale)
     if obs.rank is not None:
         patch(torch, "save", obs.record.save_hook)
     loss = sanity.watch_classification_loss(lambda info: setattr(obs, "loss_info", info))
