@@ -1,6 +1,6 @@
-"""CLI: ``python -m toolkit.profiling.dcgm_profiler``: DCGM profiling metrics (dcgmi dmon): sample or parse.
+"""DCGM profiling metrics (dcgmi dmon): sample or parse: ``python -m toolkit.profiling.dcgm_profiler``.
 
-The instrument lives in :mod:`toolkit.profiling.instruments.dcgm_profiler`; this module only runs its CLI.
+This module is the CLI only; the instrument lives in :mod:`toolkit.profiling.instruments.dcgm_profiler`.
 """
 
 from toolkit.cli import run

@@ -1,6 +1,6 @@
-"""CLI: ``python -m toolkit.profiling.gap_analyzer``: bottleneck analysis of an L1 runtime report.
+"""Bottleneck analysis of an L1 runtime report: ``python -m toolkit.profiling.gap_analyzer``.
 
-The instrument lives in :mod:`toolkit.profiling.instruments.gap_analyzer`; this module only runs its CLI.
+This module is the CLI only; the instrument lives in :mod:`toolkit.profiling.instruments.gap_analyzer`.
 """
 
 from toolkit.cli import run

@@ -1,7 +1,7 @@
-"""CLI: ``python -m toolkit.profiling.l0_runner``: L1 runtime validation of a training setup.
+"""L1 runtime validation of a training setup: ``python -m toolkit.profiling.l0_runner``.
 
-The validator lives in :mod:`toolkit.profiling.validator` (entry point
-:func:`toolkit.profiling.validator.runner.main`); this module only runs its CLI.
+This module is the CLI only; the validator lives in :mod:`toolkit.profiling.validator` (entry point
+:func:`toolkit.profiling.validator.runner.main`).
 """
 
 from toolkit.cli import run

@@ -1,6 +1,6 @@
-"""CLI: ``python -m toolkit.profiling.layer_profiler``: per-module forward/backward time of a TrainSpec.
+"""Per-module forward/backward time of a TrainSpec: ``python -m toolkit.profiling.layer_profiler``.
 
-The instrument lives in :mod:`toolkit.profiling.instruments.layer_profiler`; this module only runs its CLI.
+This module is the CLI only; the instrument lives in :mod:`toolkit.profiling.instruments.layer_profiler`.
 """
 
 from toolkit.cli import run

@@ -1,6 +1,6 @@
-"""CLI: ``python -m toolkit.profiling.memory_profiler``: peak memory, fragmentation and OOM snapshots of a TrainSpec.
+"""Peak memory, fragmentation and OOM snapshots of a TrainSpec: ``python -m toolkit.profiling.memory_profiler``.
 
-The instrument lives in :mod:`toolkit.profiling.instruments.memory_profiler`; this module only runs its CLI.
+This module is the CLI only; the instrument lives in :mod:`toolkit.profiling.instruments.memory_profiler`.
 """
 
 from toolkit.cli import run

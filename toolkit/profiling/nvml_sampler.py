@@ -1,6 +1,6 @@
-"""CLI: ``python -m toolkit.profiling.nvml_sampler``: GPU utilization, clocks, power and temperature sampled with NVML.
+"""GPU utilization, clocks, power and temperature sampled with NVML: ``python -m toolkit.profiling.nvml_sampler``.
 
-The instrument lives in :mod:`toolkit.profiling.instruments.nvml_sampler`; this module only runs its CLI.
+This module is the CLI only; the instrument lives in :mod:`toolkit.profiling.instruments.nvml_sampler`.
 """
 
 from toolkit.cli import run

@@ -216,7 +216,8 @@ class Observer:
                 self._reset_steps()
             self.mode = "optimizer"
         if id(optimizer) != self.primary:
-            self.other_optimizer_steps += 1
+            if not self._in_step:  # inside the counted step: a wrapper's inner optimizer
+                self.other_optimizer_steps += 1
             return
         self._in_step = True
         # args is (optimizer, *step args): torch passes the bound method's self along

@@ -1,6 +1,6 @@
 """``--script`` mode: run an unmodified training script in this process and report what it did.
 
-The script runs under ``runpy`` (``__name__ == "__main__"``, its own ``sys.argv``) with the
+The script runs under ``runpy`` (as ``__main__``, with its own ``sys.argv``) with the
 observer's hooks installed (see ``observer.py`` for what a step is and where gradients are read).
 Its stdout goes to stderr, so stdout carries only the report. ``--steps`` and ``--max-seconds``
 bound the whole run, start-up included; the report says what was observed up to the stop.
