@@ -285,7 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prof = MemoryProfiler(dev, spec.model, estimate, args.history_snapshot).start()
     t0 = time.perf_counter()
     try:
-        tr = train(spec, batch_source(spec), args.steps, max_seconds=3600.0, warmup_steps=0)
+        deadline = time.perf_counter() + 3600.0
+        tr = train(spec, batch_source(spec), args.steps, deadline=deadline, warmup_steps=0)
     finally:
         result = prof.stop()
     result.notes.append(
