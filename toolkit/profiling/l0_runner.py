@@ -5,7 +5,8 @@ This module is the CLI only; the validator lives in :mod:`toolkit.profiling.vali
 """
 
 from toolkit.cli import run
-from toolkit.profiling.validator.runner import PROG, main
+from toolkit.profiling.l0_args import PROG
+from toolkit.profiling.validator.runner import main
 
 if __name__ == "__main__":
     run(main, PROG)
