@@ -40,6 +40,12 @@ def build_parser() -> cli.Parser:
         "its arguments follow '--'",
     )
     p.add_argument(
+        "script_args",
+        nargs="*",
+        metavar="-- ARGS",
+        help="arguments for the --script training script (after '--')",
+    )
+    p.add_argument(
         "--steps",
         metavar="N",
         type=cli.positive_int("--steps"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from toolkit import cli
 from toolkit.errors import InputError
 from toolkit.profiling.instruments.dcgm_sampler import DcgmSampler
 from toolkit.profiling.instruments.gap_analyzer import analyze
@@ -50,6 +51,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
         )
     entry = args.entry or DEMO_ENTRY
     t_setup = time.perf_counter()
+    cli.report_progress(f"setup: calling {entry}")
     spec = load_entry(entry, device)
     setup_s = time.perf_counter() - t_setup
     next_batch = batch_source(spec)
@@ -92,6 +94,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
     layers = None
     t_layers = time.perf_counter()
     if args.layer_steps > 0 and tr.error is None and tr.grad.first_nonfinite_step is None:
+        cli.report_progress(f"layer profile: {args.layer_steps} extra steps")
         try:
             layers = profile_layers(
                 spec.model, TrainingStep(spec, next_batch), args.layer_steps, warmup_steps=1
@@ -103,6 +106,7 @@ def run_entry(args, thresholds: Thresholds, t_start: float) -> RuntimeReport:
     pipe = None
     t_pipe = time.perf_counter()
     if tr.error is None and tr.grad.first_nonfinite_step is None:
+        cli.report_progress("pipeline check: save, reload, compare, infer, eval")
         if args.keep_checkpoint is not None:
             pipe = check_pipeline(spec, next_batch, args.keep_checkpoint)
         else:

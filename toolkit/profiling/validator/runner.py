@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         i = argv.index("--")
         argv, script_args = argv[:i], argv[i + 1 :]
     args = build_parser().parse_args(argv)
+    script_args = script_args or list(args.script_args)
     if script_args and args.script is None:
         raise InputError("arguments after '--' are passed to --script; give --script PATH")
     if args.resume_check is not None and args.script is not None:
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.warmup_steps < 0:
         raise InputError(f"--warmup-steps expects an integer >= 0, got {args.warmup_steps}")
     thresholds = load_thresholds(args.baseline) if args.baseline else Thresholds()
+    if not args.skip_l0:
+        cli.report_progress("L0 static check")
     l0 = None if args.skip_l0 else _l0(args)
     if l0 is not None and l0[1].status == "fail" and not args.l0_continue:
         report = RuntimeReport(
