@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from toolkit import cli
-from toolkit.profiling.validator.spec import add_entry_arguments, batch_source, load_from_args
+from toolkit.profiling.spec import add_entry_arguments, batch_source, load_from_args
 
 PROG = "python -m toolkit.profiling.layer_profiler"
 
