@@ -77,7 +77,7 @@ def user_project(tmp_path_factory) -> Path:
     site = next((venv / "lib").glob("python*/site-packages"))
     source = Path(md.distribution("torch").locate_file(""))
     for name in _torch_closure():
-        if (source / name).exists():
+        if (source / name).exists() and not (site / name).exists():
             (site / name).symlink_to(source / name)
     pip = subprocess.run(
         [str(venv / "bin/python"), "-m", "pip", "install", "-q", "tqdm"],
