@@ -9,6 +9,7 @@ import git
 import pytest
 
 from tests.loops.conftest import PY
+from toolkit.errors import InputError
 from toolkit.loops.__main__ import main
 from toolkit.loops.criteria import CriterionResult, judge_numeric, verdict
 
@@ -201,3 +202,20 @@ def test_user_files_never_committed_or_moved(tmp_path: Path, capsys) -> None:
     assert any("src/mine.py: the user's untracked file changed" in n for n in out["notes"])
     assert (root / "src" / "mine.py").read_text() == "M = 1\nM2 = 2\n"
     assert "src/mine.py" not in repo.git.log("--all", "--name-only", "--format=")
+
+
+def test_no_git_judges_outside_a_repository(tmp_path: Path, capsys) -> None:
+    """`iterate judge --no-git` needs no git repository: the verdict only, nothing written."""
+    crit = "name: exp\nmetrics:\n  - {name: val_loss, direction: minimize, threshold: 2.5}\n"
+    args = ["iterate", "judge", "--criteria", str(write(tmp_path, "c.yaml", crit)),
+            "--metrics", str(write(tmp_path, "m.json", {"val_loss": 2.0})),
+            "--baseline", str(write(tmp_path, "b.json", {"val_loss": 2.2})),
+            "--repo", str(tmp_path), "--no-git", "--format", "json"]  # fmt: skip
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "commit" and "not in a git repository" in out["notes"][0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # without --no-git the same call still requires git
+    with pytest.raises(InputError, match="not inside a git repository"):
+        main([a for a in args if a != "--no-git"])

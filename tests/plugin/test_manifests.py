@@ -22,9 +22,18 @@ def test_plugin_json_fields():
     assert m["name"] == "labcoat"
     assert m["version"] == "0.1.0"
     assert m["license"] == "MIT"
-    assert m["author"]["name"]
     assert m["description"] and m["keywords"]
-    assert m.get("homepage") or m.get("repository")
+
+
+def test_no_invented_urls_or_authors():
+    """The manifests and README once named a GitHub repository and an author that do not exist.
+    A URL or author goes back in only when it is real (and this test is updated with it)."""
+    for path in (".claude-plugin/plugin.json", ".codex-plugin/plugin.json", "plugin.json"):
+        m = load(path)
+        assert not {"homepage", "repository"} & set(m), path
+        assert m["author"] == {"name": "labcoat contributors"}, path  # no invented person
+    for path in ("README.md", "docs/codex.md", ".claude-plugin/marketplace.json"):
+        assert "github.com/labcoat" not in (ROOT / path).read_text(), path
 
 
 def test_marketplace_lists_this_plugin():

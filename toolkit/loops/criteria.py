@@ -256,12 +256,32 @@ def judge_iteration(
 ) -> IterateResult:  # fmt: skip
     crit = load_criteria(criteria_path)
     metrics = load_metrics(metrics_path, "--metrics")
-    repo = gitops.open_repo(repo_path)
+    if not use_git and not Path(repo_path).exists():
+        raise InputError(f"--repo {repo_path} does not exist")
+    try:
+        repo = gitops.open_repo(repo_path)
+    except InputError:
+        if use_git:
+            raise
+        return judge_outside_git(crit, metrics, baseline_path, Path(repo_path))
     name = str(crit.get("name") or "default")
     run_dir = records.area_dir(repo, "iterate") / name
     run_dir.mkdir(parents=True, exist_ok=True)
     with records.run_lock(run_dir):
         return judge_locked(crit, metrics, baseline_path, repo, name, run_dir, message, use_git)
+
+
+def judge_outside_git(
+    crit: dict[str, Any], metrics: dict[str, Any], baseline_path: Path | None, root: Path
+) -> IterateResult:
+    """``--no-git`` where there is no git repository: the verdict only. Nothing is recorded, so
+    the next judge needs ``--baseline`` to compare against."""
+    base = load_metrics(baseline_path, "--baseline") if baseline_path is not None else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        results = evaluate_criteria(crit, metrics, base, root.resolve(), Path(tmp), None)
+    v, note = verdict(results)
+    notes = [f"{root} is not in a git repository: verdict only, nothing recorded"]
+    return IterateResult(v, results, note, git=False, notes=notes)
 
 
 def judge_locked(
