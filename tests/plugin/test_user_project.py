@@ -102,6 +102,8 @@ def user_env(home: Path, proj: Path, extra_path: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABCOAT_", "CLAUDE_"))}
     env.pop("PYTHONPATH", None)
     env.update(
+        # the throwaway HOME shares the real pip cache: wheels are downloaded once per machine
+        PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip"),
         HOME=str(home),
         VIRTUAL_ENV=str(proj / ".venv"),
         PATH=os.pathsep.join(p for p in (extra_path, str(proj / ".venv/bin"), env["PATH"]) if p),
