@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -82,31 +83,116 @@ TEXT = (
 ) * 40
 
 STEPS = [
-    ("1. Is the launcher ready, and which Python will it use?", "labcoat:using-labcoat",
-     ["labcoat", "doctor"]),
-    ("2. Where will this run, will it fit, how long?", "labcoat:experiment-planning",
-     ["labcoat", "hardware", "detect"]),
-    (None, None, ["labcoat", "compute", "memory", "--preset", "gpt2", "--micro-batch", "16",
-                  "--seq-len", "1024", "--precision", "bf16-mixed", "--gpu", "a10g"]),
-    (None, None, ["labcoat", "compute", "time", "--preset", "gpt2", "--tokens", "10e9", "--gpu",
-                  "a10g", "--mfu", "0.4"]),
-    ("3. L0: static checks of the user's script", "labcoat:validation-pyramid",
-     ["labcoat", "static.check", "train.py"]),
-    ("4. L1: runtime validation of the unmodified script, in the user's venv",
-     "labcoat:validation-pyramid",
-     ["labcoat", "profiling.l0_runner", "--script", "train.py", "--steps", "60", "--",
-      "--steps", "60"]),
-    ("5. Hand-off: the launch command for this machine", "labcoat:training-handoff",
-     ["labcoat", "hardware", "launch", "--env", "cpu", "--script", "train.py", "--", "--steps",
-      "300"]),
-    ("6. Watchdog: the run is killed at step 120 and resumed from its checkpoint",
-     "labcoat:watchdog",
-     ["labcoat", "watchdog", "run", "--run-dir", "run1", "--checkpoints", "ckpt/step-*.pt",
-      "--resume", "--resume {checkpoint}", "--", "python", "train.py", "--steps", "300",
-      "--die-at", "120"]),
+    (
+        "1. Is the launcher ready, and which Python will it use?",
+        "labcoat:using-labcoat",
+        ["labcoat", "doctor"],
+    ),
+    (
+        "2. Where will this run, will it fit, how long?",
+        "labcoat:experiment-planning",
+        ["labcoat", "hardware", "detect"],
+    ),
+    (
+        None,
+        None,
+        [
+            "labcoat",
+            "compute",
+            "memory",
+            "--preset",
+            "gpt2",
+            "--micro-batch",
+            "16",
+            "--seq-len",
+            "1024",
+            "--precision",
+            "bf16-mixed",
+            "--gpu",
+            "a10g",
+        ],
+    ),
+    (
+        None,
+        None,
+        [
+            "labcoat",
+            "compute",
+            "time",
+            "--preset",
+            "gpt2",
+            "--tokens",
+            "10e9",
+            "--gpu",
+            "a10g",
+            "--mfu",
+            "0.4",
+        ],
+    ),
+    (
+        "3. L0: static checks of the user's script",
+        "labcoat:validation-pyramid",
+        ["labcoat", "static.check", "train.py"],
+    ),
+    (
+        "4. L1: runtime validation of the unmodified script, in the user's venv",
+        "labcoat:validation-pyramid",
+        [
+            "labcoat",
+            "profiling.l0_runner",
+            "--script",
+            "train.py",
+            "--steps",
+            "60",
+            "--",
+            "--steps",
+            "60",
+        ],
+    ),
+    (
+        "5. Hand-off: the launch command for this machine",
+        "labcoat:training-handoff",
+        [
+            "labcoat",
+            "hardware",
+            "launch",
+            "--env",
+            "cpu",
+            "--script",
+            "train.py",
+            "--",
+            "--steps",
+            "300",
+        ],
+    ),
+    (
+        "6. Watchdog: the run is killed at step 120 and resumed from its checkpoint",
+        "labcoat:watchdog",
+        [
+            "labcoat",
+            "watchdog",
+            "run",
+            "--run-dir",
+            "run1",
+            "--checkpoints",
+            "ckpt/step-*.pt",
+            "--resume",
+            "--resume {checkpoint}",
+            "--",
+            "python",
+            "train.py",
+            "--steps",
+            "300",
+            "--die-at",
+            "120",
+        ],
+    ),
     (None, None, ["labcoat", "watchdog", "status", "run1"]),
-    ("7. Read the log", "labcoat:train-debug",
-     ["labcoat", "logs", "analyze", "train_log.jsonl", "--plot", "curves.png"]),
+    (
+        "7. Read the log",
+        "labcoat:train-debug",
+        ["labcoat", "logs", "analyze", "train_log.jsonl", "--plot", "curves.png"],
+    ),
 ]
 
 
@@ -120,7 +206,10 @@ def main() -> int:
     home.mkdir()
     sh(["git", "clone", "-q", str(ROOT), str(src)], check=True)
     install = []
-    for args in (("plugin", "marketplace", "add", str(src)), ("plugin", "install", "labcoat@labcoat")):
+    for args in (
+        ("plugin", "marketplace", "add", str(src)),
+        ("plugin", "install", "labcoat@labcoat"),
+    ):
         out = sh(["npx", "-y", CLAUDE_CODE, *args], env=dict(os.environ, HOME=str(home)), cwd=tmp)
         lines = [line for line in (out.stdout + out.stderr).splitlines()
                  if line.strip() and not line.startswith("npm ")]  # fmt: skip
@@ -152,6 +241,11 @@ def main() -> int:
                PATH=os.pathsep.join([str(plugin / "bin"), str(venv / "bin"), env["PATH"]]))  # fmt: skip
 
     def clean(text: str) -> str:
+        text = "\n".join(
+            line
+            for line in text.replace("\r", "\n").splitlines()
+            if not re.search(r"\d+/\d+ \[[^\]]*(it/s|s/it|\?)", line)
+        )  # tqdm bars
         return (text.replace(str(plugin), "~/.claude/plugins/cache/labcoat/labcoat/0.1.0")
                 .replace(str(home), "~").replace(str(proj), "proj").replace(str(tmp), "/tmp/…"))  # fmt: skip
 
