@@ -262,7 +262,7 @@ def main() -> int:
         "",
         "```text",
     ]
-    for cmd, lines, code in install:
+    for cmd, lines, _code in install:
         doc += [f"$ {clean(cmd)}", *map(clean, lines)]
     doc += [
         "```",
