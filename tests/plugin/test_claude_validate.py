@@ -41,3 +41,33 @@ def test_always_on_cost_and_inventory():
     expected = (len(EXPECTED_SKILLS) + len(EXPECTED_COMMANDS), len(EXPECTED_AGENTS))
     assert (skills, agents) == expected, (skills, agents)
 
+
+def test_always_on_plus_session_start_injection_within_budget():
+    """What every session pays: the listing (`plugin details` always-on) plus what the SessionStart
+    hook injects (router, gates, one status line) <= 1,300 tokens. The injected text is priced at 4
+    characters a token, the ratio `plugin details` itself uses (it prices a skill body of N
+    characters at ~N/4 on invoke)."""
+    import os
+    import re
+    import subprocess
+
+    from .conftest import launcher_env
+
+    proc = npx(CLAUDE_CODE, "--plugin-dir", str(ROOT), "plugin", "details", "labcoat")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    always_on = int(re.search(r"Always-on:\s+~([\d,]+) tok", out).group(1).replace(",", ""))
+    hooks = ROOT / "hooks" / "hooks.json"
+    assert "SessionStart" in hooks.read_text() and re.search(r"Hooks \(1\)\s+SessionStart", out)
+    hook = subprocess.run(
+        [str(ROOT / "hooks" / "session-start")],
+        capture_output=True,
+        text=True,
+        env=launcher_env(CLAUDE_PLUGIN_ROOT=str(ROOT)),
+        timeout=120,
+    )
+    assert hook.returncode == 0, hook.stderr
+    injected = -(-len(hook.stdout) // 4)
+    print(f"always-on {always_on} + injected {injected} = {always_on + injected} tokens")
+    assert os.access(ROOT / "hooks" / "session-start", os.X_OK)
+    assert always_on + injected <= 1300, (always_on, injected)
