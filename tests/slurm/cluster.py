@@ -56,7 +56,7 @@ def needs_cluster(item: pytest.Item) -> bool:
 
 
 def needs_long_jobs(item: pytest.Item) -> bool:
-    return needs_cluster(item) and Path(str(item.fspath)).name == _long.TESTS
+    return needs_cluster(item) and Path(str(item.fspath)).name in _long.TESTS
 
 
 def _start(with_long_jobs: bool) -> None:

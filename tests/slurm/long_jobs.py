@@ -24,7 +24,7 @@ from pathlib import Path
 PY = sys.executable
 TRAINER = Path(__file__).with_name("trainer.py")
 DDP_CHECK = Path(__file__).with_name("ddp_check.py")
-TESTS = "test_watchdog.py"
+TESTS = ("test_watchdog.py", "test_launch.py")  # the test files that use these jobs
 LIMIT_STEPS = 100  # 100 s of work: more than one attempt can do (killed 60-90 s after start,
 #                    slurmctld checks limits every 30 s), less than two
 

@@ -15,6 +15,7 @@ from toolkit.cli import (
     Parser,
     add_format_flag,
     non_negative_float,
+    non_negative_int,
     positive_int,
     print_json,
     render_table,
@@ -339,9 +340,10 @@ def _add_launch_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nodes", type=positive_int("--nodes"), default=1, help="nodes (default 1)")
     p.add_argument(
         "--gpus-per-node",
-        type=positive_int("--gpus-per-node"),
+        type=non_negative_int("--gpus-per-node"),
         default=None,
-        help="GPUs (= processes) per node; default: detected (Slurm job, NVML or torch)",
+        help="GPUs (= processes) per node, 0 for CPU processes; default: detected (Slurm job, "
+        "NVML or torch)",
     )
     p.add_argument("--time", default="04:00:00", help="Slurm time limit (default 04:00:00)")
     p.add_argument("--partition", help="Slurm partition")
