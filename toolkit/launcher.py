@@ -276,7 +276,7 @@ def _mini_toml(text: str) -> dict:
     """Tables and string arrays only: enough for [project] and [tool.labcoat] on Python 3.10."""
     data: dict = {}
     table = data
-    body = re.sub(r"#[^\n\"']*$", "", text, flags=re.M)
+    body = "\n".join(_strip_comment(line) for line in text.splitlines())
     for m in re.finditer(r"^\[([^\]]+)\]\s*$|^([\w-]+)\s*=\s*(\[[^\]]*\]|\"[^\"]*\")", body, re.M):
         if m.group(1):
             table = data
@@ -285,6 +285,19 @@ def _mini_toml(text: str) -> dict:
         else:
             table[m.group(2)] = ast.literal_eval(m.group(3).replace("\n", " "))
     return data
+
+
+def _strip_comment(line: str) -> str:
+    """The line without a ``#`` comment that starts outside a quoted string."""
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            return line[:i]
+    return line
 
 
 def env_key(tag: str, reqs: list[str]) -> str:

@@ -146,3 +146,11 @@ def test_doctor_reports_in_one_line():
     proc = run("doctor")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("\n") == 1 and proc.stdout.startswith("labcoat launcher ready")
+
+
+def test_python_310_reader_ignores_comments_with_quotes():
+    text = (
+        '[project]\ndependencies = [\n    "a>=1",  # it\'s "quoted"\n    "b",\n]\n'
+        '# a comment with \' and "\n[tool.labcoat]\nlauncher-extras = ["plot"]  # don\'t\n'
+    )
+    assert launcher._mini_toml(text) == tomllib.loads(text)
