@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLAUDE_CODE = "@anthropic-ai/claude-code@2.1.328"
 sys.path.insert(0, str(ROOT))
 
-from tests.plugin.test_user_project import _torch_closure  # noqa: E402 - one linking recipe
+from tests.plugin.test_user_project import make_user_venv  # noqa: E402 - one recipe
 
 TRAIN = '''\
 """A small character-level language model: the user's training script."""
@@ -225,15 +225,10 @@ def main() -> int:
     (proj / "data" / "input.txt").write_text(TEXT)
     (proj / "train.py").write_text(TRAIN)
     venv = proj / ".venv"
-    sh([sys.executable, "-m", "venv", str(venv)], check=True)
-    site = next((venv / "lib").glob("python*/site-packages"))
-    import importlib.metadata as md
-
-    source = Path(md.distribution("torch").locate_file(""))
-    for name in _torch_closure():
-        if (source / name).exists() and not (site / name).exists():
-            (site / name).symlink_to(source / name)
-    sh([str(venv / "bin/python"), "-m", "pip", "install", "-q", "tqdm"], check=True)
+    pip = make_user_venv(venv)
+    if pip.returncode != 0:
+        print(pip.stderr, file=sys.stderr)
+        return 1
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABCOAT_", "CLAUDE_"))}
     env.pop("PYTHONPATH", None)

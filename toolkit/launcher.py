@@ -304,18 +304,19 @@ def env_key(tag: str, reqs: list[str]) -> str:
     return f"{tag}-{hashlib.sha256(json.dumps(sorted(reqs)).encode()).hexdigest()[:10]}"
 
 
-def ensure_env(python: str, data: Path, root: Path = ROOT, quiet: bool = False) -> Path:
-    """labcoat's environment for ``python``'s version: created on first use, reused after."""
-    tag, _ = python_tag(python)
+def ensure_env(python: str, data: Path, root: Path = ROOT, quiet: bool = False) -> tuple[Path, str]:
+    """labcoat's environment for ``python``'s version (created on first use, reused after), and
+    its site-packages path relative to the environment."""
+    tag, site_rel = python_tag(python)
     reqs = requirements(root)
     env = data / "envs" / env_key(tag, reqs)
     ready = env / ".labcoat-ready"
     if ready.exists():
-        return env
+        return env, site_rel
     env.parent.mkdir(parents=True, exist_ok=True)
     with _locked(env.parent / f"{env.name}.lock"):
         if ready.exists():  # another launcher built it while we waited
-            return env
+            return env, site_rel
         if env.exists():
             shutil.rmtree(env)  # a half-built environment of ours (a killed install)
         log = env.parent / f"{env.name}.log"
@@ -358,7 +359,7 @@ def ensure_env(python: str, data: Path, root: Path = ROOT, quiet: bool = False) 
         ready.write_text(json.dumps({"requirements": reqs, "python": python}) + "\n")
         if not quiet:
             sys.stderr.write(f"labcoat: environment ready in {time.monotonic() - start:.0f} s\n")
-    return env
+    return env, site_rel
 
 
 @contextlib.contextmanager
@@ -407,8 +408,7 @@ def plan(
     child["LABCOAT_PYPATH"] = str(pypath)
     if needs_user_python(name) or python_override:
         interp = user_interpreter(python_override, env, cwd)
-        labcoat_env = ensure_env(interp.path, data, root, quiet)
-        _, site_rel = python_tag(interp.path)
+        labcoat_env, site_rel = ensure_env(interp.path, data, root, quiet)
         child["LABCOAT_SITE"] = str(labcoat_env / site_rel)
         # Child processes the command starts (e.g. torchrun workers) import toolkit too.
         child["PYTHONPATH"] = os.pathsep.join(p for p in (str(pypath), env.get("PYTHONPATH")) if p)
@@ -422,7 +422,7 @@ def plan(
         argv = [interp.path, "-c", BOOT, module, *args]
         return Plan(module, interp.path, interp.why, argv, child)
     bootstrap = sys.executable
-    labcoat_env = ensure_env(bootstrap, data, root, quiet)
+    labcoat_env, _ = ensure_env(bootstrap, data, root, quiet)
     python = str(_venv_python(labcoat_env))
     argv = [python, "-I", "-c", BOOT, module, *args]
     return Plan(module, python, "labcoat environment", argv, child)

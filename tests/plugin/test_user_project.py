@@ -69,21 +69,26 @@ def _torch_closure() -> list[str]:
     return sorted(set(names))
 
 
-@pytest.fixture(scope="module")
-def user_project(tmp_path_factory) -> Path:
-    proj = tmp_path_factory.mktemp("user-project")
-    venv = proj / ".venv"
+def make_user_venv(venv: Path) -> subprocess.CompletedProcess:
+    """A user's venv: torch linked from this interpreter's environment, tqdm installed by pip.
+    Returns pip's result (the caller decides whether a failed install skips or fails)."""
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     site = next((venv / "lib").glob("python*/site-packages"))
     source = Path(md.distribution("torch").locate_file(""))
     for name in _torch_closure():
         if (source / name).exists() and not (site / name).exists():
             (site / name).symlink_to(source / name)
-    pip = subprocess.run(
+    return subprocess.run(
         [str(venv / "bin/python"), "-m", "pip", "install", "-q", "tqdm"],
         capture_output=True,
         text=True,
     )
+
+
+@pytest.fixture(scope="module")
+def user_project(tmp_path_factory) -> Path:
+    proj = tmp_path_factory.mktemp("user-project")
+    pip = make_user_venv(proj / ".venv")
     if pip.returncode != 0:
         pytest.skip(f"pip could not install tqdm into the user venv: {pip.stderr[-500:]}")
     (proj / "train.py").write_text(TRAIN)
