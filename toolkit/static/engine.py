@@ -187,14 +187,44 @@ def calls_in(node: ast.AST) -> list[ast.Call]:
     return out
 
 
+# fields that never hold a node rules look up by type: names, flags, and the expression
+# context / operator singletons (``Load``, ``Add``...), which no rule asks for
+_LEAF_FIELDS = frozenset(
+    ("ctx", "op", "ops", "id", "attr", "arg", "asname", "type_comment", "kind", "conversion",
+     "is_async", "simple", "level", "module", "tag", "rest", "kwd_attrs")
+)  # fmt: skip
+_NAME_LISTS = frozenset(("Global", "Nonlocal"))  # their ``names`` are strings
+_HOLEY = (ast.Dict, ast.arguments)  # lists with None among the nodes: `{**a}`, kw-only defaults
+_WALK_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _walk_fields(t: type) -> tuple[str, ...]:
+    """The fields of node type ``t`` that can hold child nodes (cached per type)."""
+    out = []
+    for f in t._fields:  # type: ignore[attr-defined]
+        if f in _LEAF_FIELDS:
+            continue
+        if f == "name" and t.__name__ != "TypeAlias":
+            continue  # a def's, an alias's, a handler's name: a string
+        if f == "names" and t.__name__ in _NAME_LISTS:
+            continue
+        if f == "value" and t.__name__ in ("Constant", "MatchSingleton"):
+            continue
+        out.append(f)
+    _WALK_FIELDS[t] = fields = tuple(out)
+    return fields
+
+
 def walk_by_type(tree: ast.AST) -> dict[type, list[ast.AST]]:
     """Every node under ``tree`` grouped by type, parents before children within a type
-    (one explicit-stack pass; about twice as fast as ``ast.walk``)."""
+    (one explicit-stack pass; about three times as fast as ``ast.walk``). Expression contexts
+    and operators (``Load``, ``Add``...) are not collected."""
     out: dict[type, list[ast.AST]] = {}
     get = out.get
+    fields_of = _WALK_FIELDS.get
     stack = [tree]
     pop, push, ext = stack.pop, stack.append, stack.extend
-    ast_t, list_t = ast.AST, list
+    list_t, holey = list, _HOLEY
     while stack:
         n = pop()
         t = type(n)
@@ -202,11 +232,18 @@ def walk_by_type(tree: ast.AST) -> dict[type, list[ast.AST]]:
         if bucket is None:
             bucket = out[t] = []
         bucket.append(n)
-        for f in n._fields:
+        fields = fields_of(t)
+        if fields is None:
+            fields = _walk_fields(t)
+        for f in fields:
             v = getattr(n, f, None)
             if type(v) is list_t:
-                ext([x for x in reversed(v) if isinstance(x, ast_t)])
-            elif isinstance(v, ast_t):
+                if v:
+                    if t in holey:
+                        ext([x for x in reversed(v) if x is not None])
+                    else:
+                        ext(v[::-1])
+            elif v is not None:
                 push(v)
     return out
 
@@ -455,6 +492,8 @@ class ModuleFacts:
         self._collect()
         self._cache: dict[str, Any] = {}
         self._by_last: dict[str, list[tuple[str, ast.Call]]] | None = None
+        self._hb: tuple[Any, bool] | None = None  # (program, _helper_backward() under it)
+        self._run_file: bool | None = None  # rules.names.is_run_file, once per file
 
     # -- names
 
@@ -663,14 +702,22 @@ class ModuleFacts:
         return []
 
     def _helper_backward(self) -> bool:
-        """A function imported from another checked file runs the backward pass."""
-        if self.program is None:
+        """A function imported from another checked file runs the backward pass (remembered
+        per program: rules ask once each)."""
+        program = self.program
+        if program is None:
             return False
+        hit = self._hb
+        if hit is not None and hit[0] is program:
+            return hit[1]
+        found = False
         for origin in self.imports.values():
-            fs = self.program.function(origin, exclude_path=self.path)
+            fs = program.function(origin, exclude_path=self.path)
             if fs is not None and fs.backward:
-                return True
-        return False
+                found = True
+                break
+        self._hb = (program, found)
+        return found
 
     def _build_scopes(self) -> None:
         tree = self.tree

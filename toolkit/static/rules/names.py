@@ -34,9 +34,13 @@ def runs(mod: ModuleFacts) -> bool:
 
 
 def is_run_file(mod: ModuleFacts) -> bool:
-    if MAIN_RE.search(mod.source) or mod.calls_attr("backward"):
-        return True
-    return bool(mod.calls_q(*RUN_CALLS))
+    """A script (``__main__`` block), a backward pass or a call building a run's pieces; it
+    depends on the file alone, so it is worked out once per file."""
+    if mod._run_file is None:
+        mod._run_file = bool(
+            MAIN_RE.search(mod.source) or mod.calls_attr("backward") or mod.calls_q(*RUN_CALLS)
+        )
+    return mod._run_file
 
 
 MAIN_RE = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]""", re.M)
@@ -159,6 +163,14 @@ def _guarded(mod: ModuleFacts) -> set[int]:
     return out
 
 
+def _one_edit(top: str, k: str) -> bool:
+    """``k`` passes LC002's filter for ``top`` (one edit, not shorter, similar enough for
+    ``difflib.get_close_matches`` at cutoff 0.7): a necessary condition for a finding."""
+    if k == top or len(top) > len(k) or len(k) - len(top) > 1 or edits(top, k) != 1:
+        return False
+    return difflib.SequenceMatcher(None, k, top).ratio() >= 0.7  # as get_close_matches
+
+
 def edits(a: str, b: str) -> int:
     """Edit distance counting a swap of two neighbours as one edit (``torhc`` -> ``torch``: 1)."""
     d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
@@ -195,9 +207,9 @@ def unresolved_import(mod: ModuleFacts):
         return
     local = set(mod.program.top_names) if mod.program is not None else set()
     # what a typo would have meant: the ML stack, or a module this file imports correctly
-    wanted = (set(KNOWN_TOP) | {o.split(".", 1)[0] for o in mod.imports.values()}) & (
-        _installed_tops() | set(KNOWN_TOP)
-    )
+    # (those installed); `near` is the same before the installed check, a superset of it
+    near = set(KNOWN_TOP) | {o.split(".", 1)[0] for o in mod.imports.values()}
+    wanted = None
     guarded = None
     for node in imports:
         if isinstance(node, ast.ImportFrom):
@@ -207,10 +219,16 @@ def unresolved_import(mod: ModuleFacts):
         else:
             tops = [a.name.split(".")[0] for a in node.names]
         for top in tops:
-            if top in local or top in _installed_tops() or _importable(top):
-                continue
+            if top in local or top in sys.stdlib_module_names or top in KNOWN_TOP:
+                continue  # (both sets are part of the installed tops)
             if top.rstrip("0123456789") != top:
                 continue  # urllib3, pkg2: a versioned sibling package, not a typo
+            if not any(_one_edit(top, k) for k in near):
+                continue  # no candidate at all: spare reading every installed distribution
+            if _importable(top) or top in _installed_tops():
+                continue
+            if wanted is None:
+                wanted = near & (_installed_tops() | set(KNOWN_TOP))
             close = [
                 k
                 for k in difflib.get_close_matches(top, sorted(wanted), n=3, cutoff=0.7)
