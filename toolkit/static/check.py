@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,11 +112,18 @@ def _phase2(
     return findings, errors
 
 
-def _worker(conn, part: _Part, roots, sel, ign, cfg, budget) -> None:  # pragma: no cover - child
+def _worker(
+    conn, part: _Part, roots, sel, ign, cfg, budget, me: int
+) -> None:  # pragma: no cover - child
     try:
-        conn.send(_phase1(part, roots, budget))
-        program = Program(conn.recv())
-        findings, errors = _phase2(part, program, sel, ign, cfg)
+        own = _phase1(part, roots, budget)
+        conn.send(None)  # phase 1 went through; the summaries follow as bytes
+        conn.send_bytes(pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL))
+        summaries = []
+        for i in range(conn.recv()):  # every share's summaries, in share order
+            blob = conn.recv_bytes()
+            summaries.extend(own if i == me else pickle.loads(blob))
+        findings, errors = _phase2(part, Program(summaries), sel, ign, cfg)
         conn.send((findings, part.parse_errors + errors, part.checked))
     except BaseException as exc:  # never leave the parent waiting
         conn.send(exc)
@@ -154,7 +162,7 @@ def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
             parent, child = ctx.Pipe()
             proc = ctx.Process(
                 target=_worker,
-                args=(child, part, roots, sel, ign, cfg, KEEP_BYTES // len(parts)),
+                args=(child, part, roots, sel, ign, cfg, KEEP_BYTES // len(parts), len(procs)),
                 daemon=True,
             )
             proc.start()
@@ -165,14 +173,16 @@ def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
         for proc in procs:
             proc.kill()
         return None
-    summaries = []
-    replies = [c.recv() for c in conns]
-    for r in replies:
+    blobs = []  # each share's pickled summaries, passed on as they are (never unpickled here)
+    for c in conns:
+        r = c.recv()
         if isinstance(r, BaseException):
             raise r
-        summaries.extend(r)
-    for c in conns:
-        c.send(summaries)
+        blobs.append(c.recv_bytes())
+    for i, c in enumerate(conns):
+        c.send(len(blobs))
+        for j, blob in enumerate(blobs):
+            c.send_bytes(b"" if i == j else blob)  # a worker keeps its own summaries
     result = CheckResult()
     by_file: dict[str, list] = {}
     for c in conns:
