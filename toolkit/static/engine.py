@@ -142,48 +142,63 @@ class Scope:
         return out
 
 
+_Attribute, _Name, _Call, _Subscript = ast.Attribute, ast.Name, ast.Call, ast.Subscript
+
+
 def dotted(node: ast.AST | None) -> str:
     """``a.b.c`` for a Name/Attribute chain; calls inside the chain appear as ``f()``."""
+    t = type(node)
+    if t is _Name:
+        return node.id  # type: ignore[union-attr]
     parts: list[str] = []
     while node is not None:
-        if isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        elif isinstance(node, ast.Name):
-            parts.append(node.id)
+        t = type(node)
+        if t is _Attribute:
+            parts.append(node.attr)  # type: ignore[union-attr]
+            node = node.value  # type: ignore[union-attr]
+        elif t is _Name:
+            parts.append(node.id)  # type: ignore[union-attr]
             break
-        elif isinstance(node, ast.Call):
-            inner = dotted(node.func)
+        elif t is _Call:
+            inner = dotted(node.func)  # type: ignore[union-attr]
             if not inner:
                 return ""
             parts.append(inner + "()")
             break
-        elif isinstance(node, ast.Subscript):
-            inner = dotted(node.value)
+        elif t is _Subscript:
+            inner = dotted(node.value)  # type: ignore[union-attr]
             if not inner:
                 return ""
             parts.append(inner + "[]")
             break
         else:
             return ""
-    return ".".join(reversed(parts))
+    parts.reverse()
+    return ".".join(parts)
 
 
 def calls_in(node: ast.AST) -> list[ast.Call]:
     """Calls inside one statement or expression (a faster ``ast.walk`` filter)."""
     out: list[ast.Call] = []
     stack = [node]
-    call, ast_t = ast.Call, ast.AST
+    pop, push, ext = stack.pop, stack.append, stack.extend
+    fields_of = _WALK_FIELDS.get
+    call, list_t, holey = ast.Call, list, _HOLEY
     while stack:
-        n = stack.pop()
-        if type(n) is call:
+        n = pop()
+        t = type(n)
+        if t is call:
             out.append(n)  # type: ignore[arg-type]
-        for f in n._fields:
+        fields = fields_of(t)
+        if fields is None:
+            fields = _walk_fields(t)
+        for f in fields:
             v = getattr(n, f, None)
-            if type(v) is list:
-                stack.extend(x for x in v if isinstance(x, ast_t))
-            elif isinstance(v, ast_t):
-                stack.append(v)
+            if type(v) is list_t:
+                if v:
+                    ext([x for x in v if x is not None] if t in holey else v)
+            elif v is not None:
+                push(v)
     return out
 
 

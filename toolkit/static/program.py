@@ -404,15 +404,23 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
             evals.setdefault(fs.name if fs else "<module>", []).append(c.lineno)
     prior: dict[str, list[str]] = {}
     sched_names = mod.names_with("scheduler")
+    size = max([hi for _lo, hi in no_grad + ranked] + [0]) + 2
+    in_no_grad, in_ranked = bytearray(size), bytearray(size)  # per line: inside such a block
+    for flags, spans in ((in_no_grad, no_grad), (in_ranked, ranked)):
+        for lo, hi in spans:
+            if hi >= lo:
+                flags[lo : hi + 1] = b"\x01" * (hi - lo + 1)
+    imports = mod.imports
     for c in sorted(mod.all_calls, key=lambda n: (n.lineno, n.col_offset)):
         f = c.func
-        if not isinstance(f, ast.Name | ast.Attribute):
+        tf = type(f)
+        if tf is not ast.Name and tf is not ast.Attribute:
             continue
         q = mod.resolve(f)
         if not q:
             continue
-        if isinstance(f, ast.Attribute) and q.split(".", 1)[0] not in mod.imports:
-            if not (isinstance(f.value, ast.Name) and f.value.id == "self"):
+        if tf is ast.Attribute and q.split(".", 1)[0] not in imports:
+            if not (type(f.value) is ast.Name and f.value.id == "self"):
                 continue  # a method call on an object: not resolvable by name
         fs = owner(c.lineno)
         caller = fs.name.rsplit(".", 1)[-1] if fs else "<module>"
@@ -431,9 +439,9 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 q,
                 mod.path,
                 line,
-                any(lo <= line <= hi for lo, hi in no_grad),
+                line < size and bool(in_no_grad[line]),
                 any(x < line for x in evals.get(key, ())),
-                any(lo <= line <= hi for lo, hi in ranked),
+                line < size and bool(in_ranked[line]),
                 caller,
                 tuple(before[-12:]),
                 scheds,
