@@ -42,7 +42,7 @@ class Finding:
     fix: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One call (or synthetic action) in execution order within a scope."""
 
@@ -509,6 +509,7 @@ class ModuleFacts:
         self._by_last: dict[str, list[tuple[str, ast.Call]]] | None = None
         self._hb: tuple[Any, bool] | None = None  # (program, _helper_backward() under it)
         self._run_file: bool | None = None  # rules.names.is_run_file, once per file
+        self._kw_index: dict[str, list[int]] | None = None  # keyword -> positions in all_calls
 
     # -- names
 
@@ -588,6 +589,25 @@ class ModuleFacts:
                         out.append(c)
             self._cache[key] = out
         return self._cache[key]
+
+    def calls_with_kw(self, *names: str) -> list[ast.Call]:
+        """Calls passing a keyword argument among ``names``, in ``all_calls`` order (the ones
+        a rule reading that keyword can fire on; the index is built once per file)."""
+        index = self._kw_index
+        if index is None:
+            index = self._kw_index = {}
+            for i, c in enumerate(self.all_calls):
+                for k in c.keywords:
+                    if k.arg is not None:
+                        at = index.setdefault(k.arg, [])
+                        if not at or at[-1] != i:
+                            at.append(i)
+        if len(names) == 1:
+            at = index.get(names[0], ())
+        else:
+            at = sorted({i for n in names for i in index.get(n, ())})
+        calls = self.all_calls
+        return [calls[i] for i in at]
 
     def calls_attr(self, *attrs: str) -> list[ast.Call]:
         if len(attrs) == 1:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.static.engine import cond_text, dotted, strip_moves
+from toolkit.static.engine import calls_in, cond_text, dotted, strip_moves
 
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
@@ -264,9 +264,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         from toolkit.static.rules.losses import _class_head
 
         bn = has_bn and any(
-            mod.resolve(c.func).rsplit(".", 1)[-1] == "BatchNorm1d"
-            for c in ast.walk(cls)
-            if isinstance(c, ast.Call)
+            mod.resolve(c.func).rsplit(".", 1)[-1] == "BatchNorm1d" for c in calls_in(cls)
         )
         head = _class_head(mod, cls, 0) if has_heads else ""
         out.classes[cname] = ClassSummary(
@@ -468,9 +466,7 @@ def mode_dependent(mod, node: ast.AST) -> bool:
     batch/instance norm, an RNN with dropout, a submodule whose class is not known here. A
     class that builds no layer at all is not known to be mode-free (True)."""
     layers = 0
-    for c in ast.walk(node):
-        if not isinstance(c, ast.Call):
-            continue
+    for c in calls_in(node):  # the answer does not depend on the order
         q = mod.resolve(c.func) if not isinstance(c.func, ast.Call) else ""
         last = q.rsplit(".", 1)[-1]
         if last[:1].isupper():

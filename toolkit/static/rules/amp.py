@@ -161,7 +161,7 @@ def deprecated_amp(mod: ModuleFacts):
     "set exactly one of bf16=True (Ampere+) or fp16=True",
 )
 def fp16_bf16(mod: ModuleFacts):
-    for c in mod.all_calls:
+    for c in mod.calls_with_kw("fp16"):
         if is_true(mod, kwarg(c, "fp16")) and is_true(mod, kwarg(c, "bf16")):
             yield Hit(c, f"'{dotted(c.func)}' sets both fp16=True and bf16=True")
 

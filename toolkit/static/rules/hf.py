@@ -138,7 +138,7 @@ def right_padding(mod: ModuleFacts):
         if mod.value_of(kwarg(c, "padding_side"), None) == "left":
             return
     toks = mod.names_with("tokenizer") | {"tokenizer", "tok"}
-    for c in mod.all_calls:
+    for c in mod.calls_with_kw("padding"):  # a hit needs padding=...
         name = dotted(c.func)
         if name in toks or (
             isinstance(c.func, ast.Attribute)
@@ -514,7 +514,7 @@ def pad_missing(mod: ModuleFacts):
     for c in mod.calls_q("DataCollatorWithPadding"):
         yield Hit(c, f"DataCollatorWithPadding with '{ids[0]}', which has no pad token")
         return
-    for c in mod.all_calls:
+    for c in mod.calls_with_kw("padding"):
         pad = mod.value_of(kwarg(c, "padding"), None)
         if (
             pad in (True, "longest", "max_length")
@@ -566,7 +566,7 @@ def resize_missing(mod: ModuleFacts):
     "pin revision='<commit sha>' you have reviewed, or use a natively supported architecture",
 )
 def trust_remote(mod: ModuleFacts):
-    for c in mod.all_calls:
+    for c in mod.calls_with_kw("trust_remote_code"):
         if is_true(mod, kwarg(c, "trust_remote_code")) and kwarg(c, "revision") is None:
             yield Hit(c, f"'{dotted(c.func)}' runs remote code without a pinned revision")
 

@@ -47,7 +47,7 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
         if (
             last not in functional
             and not isinstance(c.func, ast.Call)
-            and dotted(c.func) not in lossy
+            and (not lossy or dotted(c.func) not in lossy)
         ):
             continue
         kind = None

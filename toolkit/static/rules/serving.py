@@ -49,7 +49,7 @@ def mem_headroom(mod: ModuleFacts):
             )
             if m and float(m.group(2) or 0) >= 0.95:
                 yield Hit(node, f"--{m.group(1)} {m.group(2)} leaves no memory headroom")
-    for c in mod.all_calls:
+    for c in mod.calls_with_kw("gpu_memory_utilization", "mem_fraction_static"):
         for k in ("gpu_memory_utilization", "mem_fraction_static"):
             v = mod.value_of(kwarg(c, k), None)
             if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0.95:
@@ -199,7 +199,7 @@ def cudnn(mod: ModuleFacts):
 def tp_size(mod: ModuleFacts):
     if "tensor_parallel_size" not in mod.source and "tp_size" not in mod.source:
         return
-    for c in mod.all_calls:
+    for c in mod.calls_with_kw("tensor_parallel_size", "tp_size"):
         for k in ("tensor_parallel_size", "tp_size"):
             v = mod.value_of(kwarg(c, k), None)
             if isinstance(v, int) and not isinstance(v, bool) and v > 0 and v & (v - 1):
