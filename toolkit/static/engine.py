@@ -510,6 +510,7 @@ class ModuleFacts:
         self._hb: tuple[Any, bool] | None = None  # (program, _helper_backward() under it)
         self._run_file: bool | None = None  # rules.names.is_run_file, once per file
         self._kw_index: dict[str, list[int]] | None = None  # keyword -> positions in all_calls
+        self._ascii: bool | None = None
 
     # -- names
 
@@ -589,6 +590,15 @@ class ModuleFacts:
                         out.append(c)
             self._cache[key] = out
         return self._cache[key]
+
+    def mentions(self, *words: str) -> bool:
+        """Some of ``words`` may be a name in this file: they occur in its text (a name that
+        resolves to ``...softmax`` is spelled out at the call or in an import). Always True for
+        non-ASCII text, where identifiers are NFKC-normalized and may be spelled otherwise."""
+        src = self.source
+        if self._ascii is None:
+            self._ascii = src.isascii()
+        return not self._ascii or any(w in src for w in words)
 
     def calls_with_kw(self, *names: str) -> list[ast.Call]:
         """Calls passing a keyword argument among ``names``, in ``all_calls`` order (the ones

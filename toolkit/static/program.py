@@ -17,6 +17,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 
 from toolkit.static.engine import calls_in, cond_text, dotted, strip_moves
 
@@ -421,7 +422,8 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
             if not (type(f.value) is ast.Name and f.value.id == "self"):
                 continue  # a method call on an object: not resolvable by name
         fs = owner(c.lineno)
-        caller = fs.name.rsplit(".", 1)[-1] if fs else "<module>"
+        q = intern(q)  # one object per name: the summaries pickle small between processes
+        caller = intern(fs.name.rsplit(".", 1)[-1]) if fs else "<module>"
         key = fs.name if fs else "<module>"
         line = c.lineno
         before = prior.setdefault(key, [])

@@ -13,6 +13,8 @@ AMP = ("pytorch", "amp")
 
 def _autocast_calls(mod: ModuleFacts):
     out = []
+    if not mod.mentions("autocast"):
+        return out
     for c in mod.all_calls:
         q = mod.resolve(c.func)
         if q.rsplit(".", 1)[-1] != "autocast" or not (q.startswith("torch") or q == "autocast"):

@@ -168,7 +168,7 @@ def set_epoch(mod: ModuleFacts):
     "pass num_workers=4 (or more; tune to CPU cores) and persistent_workers=True",
 )
 def no_workers(mod: ModuleFacts):
-    if not _uses_cuda(mod):
+    if not mod.calls_q("DataLoader") or not _uses_cuda(mod):
         return
     for c, name, ds in loaders(mod):
         if has_star_kwargs(c) or not _is_train_loader(name, ds):
@@ -192,7 +192,7 @@ def no_workers(mod: ModuleFacts):
     "pass pin_memory=True and copy with .to(device, non_blocking=True)",
 )
 def no_pin(mod: ModuleFacts):
-    if not _uses_cuda(mod):
+    if not mod.calls_q("DataLoader") or not _uses_cuda(mod):
         return
     for c, name, ds in loaders(mod):
         if has_star_kwargs(c) or not _is_train_loader(name, ds):

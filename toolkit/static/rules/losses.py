@@ -282,6 +282,8 @@ def bce_logits(mod: ModuleFacts):
     "reduce the loss before backward: loss.mean().backward() (or a masked/weighted mean)",
 )
 def unreduced_backward(mod: ModuleFacts):
+    if not mod.bw_scopes:
+        return
     unreduced_fns = {
         k
         for k, vals in mod.assigns.items()
@@ -320,6 +322,8 @@ def unreduced_backward(mod: ModuleFacts):
     "pass dim explicitly, e.g. F.softmax(logits, dim=-1)",
 )
 def softmax_dim(mod: ModuleFacts):
+    if not mod.mentions("oftmax"):  # softmax, log_softmax, Softmax, LogSoftmax
+        return
     for c in mod.all_calls:
         q = mod.resolve(c.func)
         last = q.rsplit(".", 1)[-1]
