@@ -52,39 +52,52 @@ PARALLEL_MIN_FILES = 48  # fewer files than this: one process (forking costs mor
 
 @dataclass
 class _Part:
-    """One process's share of the files: phase 1 state kept for phase 2."""
+    """One process's files: phase 1 state kept for phase 2."""
 
-    files: list[Path]
+    files: list[Path] = field(default_factory=list)
     kept: dict[Path, ModuleFacts] = field(default_factory=dict)
     sources: dict[Path, str] = field(default_factory=dict)
     parse_errors: list[dict[str, str]] = field(default_factory=list)
     checked: int = 0
+    budget: int = KEEP_BYTES  # source bytes whose parsed facts may still be kept
+    done: list[ModuleFacts] = field(default_factory=list)  # phase 2 went through them
 
 
-def _phase1(part: _Part, roots: list[Path], budget: int) -> list:
-    """Parse and summarize ``part.files``; keep the parsed facts within ``budget`` bytes."""
-    summaries = []
-    for f in part.files:
-        part.checked += 1
-        try:
-            source = f.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            part.parse_errors.append({"path": str(f), "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        facts, err = parse_facts(source, str(f))
-        if facts is None:
-            part.parse_errors.append({"path": str(f), "error": err or "parse error"})
-            continue
-        try:
-            summaries.append(summarize(facts, module_names(f, roots)))
-        except RecursionError:
-            pass  # the rules will say so in phase 2
-        if len(source) <= budget:
-            budget -= len(source)
-            part.kept[f] = facts
-        else:
-            part.sources[f] = source
-    return summaries
+def _phase1_file(part: _Part, f: Path, roots: list[Path]):
+    """Parse and summarize one file for ``part`` (its summary, or None); keep the parsed
+    facts while ``part.budget`` lasts, else only the source (parsed again in phase 2)."""
+    part.files.append(f)
+    part.checked += 1
+    try:
+        source = f.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        part.parse_errors.append({"path": str(f), "error": f"{type(exc).__name__}: {exc}"})
+        return None
+    facts, err = parse_facts(source, str(f))
+    if facts is None:
+        part.parse_errors.append({"path": str(f), "error": err or "parse error"})
+        return None
+    summary = None
+    try:
+        summary = summarize(facts, module_names(f, roots))
+    except RecursionError:
+        pass  # the rules will say so in phase 2
+    if len(source) <= part.budget:
+        part.budget -= len(source)
+        part.kept[f] = facts
+    else:
+        part.sources[f] = source
+    return summary
+
+
+def _phase1(part: _Part, files: list[Path], roots: list[Path]) -> list:
+    """Phase 1 over ``files`` in order (one process)."""
+    out = []
+    for f in files:
+        summary = _phase1_file(part, f, roots)
+        if summary is not None:
+            out.append(summary)
+    return out
 
 
 def _phase2(
@@ -93,6 +106,10 @@ def _phase2(
     findings, errors = [], []
     for f in part.files:
         facts = part.kept.pop(f, None)
+        if facts is not None:
+            # kept facts stay referenced until the part goes: freeing a tree costs about a
+            # fifth of parsing it, and a worker process exits without freeing anything
+            part.done.append(facts)
         if facts is None:
             if f not in part.sources:
                 continue
@@ -112,18 +129,35 @@ def _phase2(
     return findings, errors
 
 
+_NEVER_FREED: list = []  # in a worker process: objects left for os._exit rather than freed
+
+
 def _worker(
-    conn, part: _Part, roots, sel, ign, cfg, budget, me: int
+    conn, files, work, nxt, roots, sel, ign, cfg, budget
 ) -> None:  # pragma: no cover - child
+    """Phase 1 on files pulled one at a time from the shared ``work`` order (largest first:
+    processes finish together), then phase 2 on the files this process parsed."""
     try:
-        own = _phase1(part, roots, budget)
+        part = _Part(budget=budget)
+        own = []  # (position in files, summary)
+        while True:
+            with nxt.get_lock():
+                k = nxt.value
+                nxt.value = k + 1
+            if k >= len(work):
+                break
+            summary = _phase1_file(part, files[work[k]], roots)
+            if summary is not None:
+                own.append((work[k], summary))
         conn.send(None)  # phase 1 went through; the summaries follow as bytes
         conn.send_bytes(pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL))
-        summaries = []
-        for i in range(conn.recv()):  # every share's summaries, in share order
-            blob = conn.recv_bytes()
-            summaries.extend(own if i == me else pickle.loads(blob))
-        findings, errors = _phase2(part, Program(summaries), sel, ign, cfg)
+        everything = list(own)
+        for _ in range(conn.recv()):  # the other processes' summaries
+            everything.extend(pickle.loads(conn.recv_bytes()))
+        everything.sort(key=lambda t: t[0])  # file order, as one process would have them
+        program = Program([summary for _, summary in everything])
+        _NEVER_FREED.append((part, program, everything))  # exits without tearing these down
+        findings, errors = _phase2(part, program, sel, ign, cfg)
         conn.send((findings, part.parse_errors + errors, part.checked))
     except BaseException as exc:  # never leave the parent waiting
         conn.send(exc)
@@ -131,22 +165,15 @@ def _worker(
         conn.close()
 
 
-def _shares(files: list[Path], n: int) -> list[list[Path]]:
-    """``n`` shares of about equal bytes (largest files first, each to the lightest share)."""
-    sized = []
+def _work_order(files: list[Path]) -> list[int]:
+    """Positions of ``files``, largest first (ties in file order)."""
+    sizes = []
     for f in files:
         try:
-            sized.append((f.stat().st_size, f))
+            sizes.append(f.stat().st_size)
         except OSError:
-            sized.append((0, f))
-    shares: list[list[Path]] = [[] for _ in range(n)]
-    load = [0] * n
-    for size, f in sorted(sized, key=lambda t: -t[0]):
-        i = load.index(min(load))
-        shares[i].append(f)
-        load[i] += size
-    order = {f: i for i, f in enumerate(files)}
-    return [sorted(s, key=order.__getitem__) for s in shares if s]
+            sizes.append(0)
+    return sorted(range(len(files)), key=lambda i: -sizes[i])
 
 
 def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
@@ -155,14 +182,16 @@ def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
         ctx = mp.get_context("fork")
     except ValueError:
         return None
-    parts = [_Part(share) for share in _shares(files, jobs)]
+    work = _work_order(files)
+    nxt = ctx.Value("i", 0)
+    budget = KEEP_BYTES // jobs
     procs, conns = [], []
     try:
-        for part in parts:
+        for _ in range(jobs):
             parent, child = ctx.Pipe()
             proc = ctx.Process(
                 target=_worker,
-                args=(child, part, roots, sel, ign, cfg, KEEP_BYTES // len(parts), len(procs)),
+                args=(child, files, work, nxt, roots, sel, ign, cfg, budget),
                 daemon=True,
             )
             proc.start()
@@ -173,16 +202,17 @@ def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
         for proc in procs:
             proc.kill()
         return None
-    blobs = []  # each share's pickled summaries, passed on as they are (never unpickled here)
+    blobs = []  # each process's pickled summaries, passed on as they are (never unpickled here)
     for c in conns:
         r = c.recv()
         if isinstance(r, BaseException):
             raise r
         blobs.append(c.recv_bytes())
     for i, c in enumerate(conns):
-        c.send(len(blobs))
+        c.send(len(blobs) - 1)
         for j, blob in enumerate(blobs):
-            c.send_bytes(b"" if i == j else blob)  # a worker keeps its own summaries
+            if i != j:  # a process keeps its own summaries
+                c.send_bytes(blob)
     result = CheckResult()
     by_file: dict[str, list] = {}
     for c in conns:
@@ -228,8 +258,8 @@ def check_paths(
             res = _parallel(files, roots, sel, ign, cfg, jobs)
             if res is not None:
                 return res
-        part = _Part(files)
-        program = Program(_phase1(part, roots, KEEP_BYTES))
+        part = _Part()
+        program = Program(_phase1(part, files, roots))
         findings, errors = _phase2(part, program, sel, ign, cfg)
         result = CheckResult(findings, part.checked, part.parse_errors)
         if errors:
