@@ -482,6 +482,26 @@ TENSOR_FACTORIES = {
 # ----------------------------------------------------------------------------- module facts
 
 
+class _ReadLog(dict):
+    """``kinds`` during the first binding round: how many roles each read saw (-1: none yet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, int]] = []
+
+    def get(self, key, default=None):  # type: ignore[override]
+        v = dict.get(self, key)
+        self.reads.append((key, -1 if v is None else len(v)))
+        return default if v is None else v
+
+    def stale(self) -> bool:
+        """Some read saw fewer roles than the name has now."""
+        now = dict.get
+        return any(
+            (-1 if (v := now(self, key)) is None else len(v)) != seen for key, seen in self.reads
+        )
+
+
 class ModuleFacts:
     """Everything rules need about one file, computed in one pass."""
 
@@ -716,7 +736,15 @@ class ModuleFacts:
             elif isinstance(node, ast.For | ast.AsyncFor):
                 assigns.append((node, [node.target], node.iter))
         assigns.sort(key=lambda a: (getattr(a[0], "lineno", 0), getattr(a[0], "col_offset", 0)))
-        for _ in range(2):  # second round picks up roles of names used before their class
+        # a second round picks up roles of names read before they were bound (used before
+        # their class); it changes nothing unless a read of the first round saw less than the
+        # roles the name ended with (roles only grow), so it runs only then
+        log = self.kinds = _ReadLog()
+        for stmt, targets, value in assigns:
+            for t in targets:
+                self._bind(stmt, t, value)
+        self.kinds = dict(log)
+        if log.stale():
             for stmt, targets, value in assigns:
                 for t in targets:
                     self._bind(stmt, t, value)
