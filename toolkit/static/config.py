@@ -10,8 +10,6 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
-
 from toolkit.errors import InputError
 
 
@@ -58,6 +56,8 @@ def load_config(start: Path) -> StaticConfig:
     path = find_pyproject(start)
     if path is None:
         return StaticConfig()
+    import tomllib  # here: --no-config runs never need it
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

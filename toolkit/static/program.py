@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from sys import intern
@@ -30,6 +31,19 @@ RANK_RE = re.compile(
     r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
     re.I,
 )
+
+
+RANK_WORDS = ("rank", "main", "master", "zero", "gpu_id")  # one is in every RANK_RE match
+
+
+def rank_test(text: str) -> bool:
+    """``RANK_RE.search(text)``, skipping the regex where no word of it occurs (ASCII text;
+    case-insensitive matching can pair other characters with ASCII letters)."""
+    if text.isascii():
+        low = text.lower()
+        if not any(w in low for w in RANK_WORDS):
+            return False
+    return bool(RANK_RE.search(text))
 
 
 @dataclass
@@ -328,9 +342,12 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         fs = owner(st.lineno)
         if fs is not None:
             fs.clears_grads.append(dotted(st.targets[0]))
+    returns = None
     for _lo, _hi, node, fs in funcs:
         if heads or fs.sets_eval:
-            _returns(mod, node, fs)
+            if returns is None:
+                returns = _Returns(mod)
+            _returns(mod, node, fs, returns)
         if loader_calls:
             _loaders(node, loader_calls, fs)
     if any(k in src for k in CALLER_CONTEXT):
@@ -338,15 +355,25 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     return out
 
 
-def _returns(mod, node: ast.AST, fs: FuncSummary) -> None:
+class _Returns:
+    """The file's ``return <value>`` statements, found by line range (in walk order)."""
+
+    def __init__(self, mod) -> None:
+        self.values = [n.value for n in mod.by_type.get(ast.Return, []) if n.value is not None]
+        lines = [n.lineno for n in mod.by_type.get(ast.Return, []) if n.value is not None]
+        self.by_line = sorted(range(len(lines)), key=lines.__getitem__)
+        self.lines = [lines[i] for i in self.by_line]
+
+    def within(self, lo: int, hi: int) -> list[ast.expr]:
+        i, j = bisect_left(self.lines, lo), bisect_right(self.lines, hi)
+        return [self.values[k] for k in sorted(self.by_line[i:j])]
+
+
+def _returns(mod, node: ast.AST, fs: FuncSummary, returns: _Returns) -> None:
     from toolkit.static.rules.losses import provenance
 
     lo, hi = node.lineno, getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
-    rets = [
-        n.value
-        for n in mod.by_type.get(ast.Return, [])
-        if n.value is not None and lo <= n.lineno <= hi
-    ]
+    rets = returns.within(lo, hi)
     if not rets:
         return
     evald = set(fs.sets_eval)
@@ -394,7 +421,7 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
             no_grad.append((w.body[0].lineno, w.end_lineno or w.lineno))
     ranked: list[tuple[int, int]] = []
     for node in mod.nodes(ast.If):
-        if RANK_RE.search(cond_text(node.test)):
+        if rank_test(cond_text(node.test)):
             ranked.append((node.body[0].lineno, node.body[-1].end_lineno or node.lineno))
     evals: dict[str, list[int]] = {}
     for c in mod.calls_attr("eval"):
