@@ -23,19 +23,20 @@ def test_processes_give_what_one_process_gives(tree):
 
 
 def _entries(specs):
-    """(position, summary, kept) from (path, run code?, kept?) triples."""
+    """(position, summary, kept) from (path, run code?, kept?, AST nodes) tuples."""
     return [
-        (i, SimpleNamespace(path=p, is_run=run), kept) for i, (p, run, kept) in enumerate(specs)
+        (i, SimpleNamespace(path=p, is_run=run, size=size), kept)
+        for i, (p, run, kept, size) in enumerate(specs)
     ]
 
 
 def test_balance_moves_run_code_to_the_idle_process():
     program = SimpleNamespace(run_closure=set())
     # process 0 holds two big run files, process 1 a small library file
-    entries = _entries([("a.py", True, True), ("b.py", True, True), ("c.py", False, True)])
-    owners = {0: 0, 1: 0, 2: 1}
-    sizes = [1000, 1000, 1000]
-    moved = _balance(entries, owners, sizes, program, 2)
+    entries = _entries(
+        [("a.py", True, True, 1000), ("b.py", True, True, 1000), ("c.py", False, True, 1000)]
+    )
+    moved = _balance(entries, {0: 0, 1: 0, 2: 1}, program, 2)
     assert moved == {0: 1}  # one run file moves; its re-parse costs less than it saves
     load0 = 1000 * RUN_COST
     load1 = 1000 + 1000 * (RUN_COST + MOVE_COST)
@@ -44,8 +45,10 @@ def test_balance_moves_run_code_to_the_idle_process():
 
 def test_balance_leaves_even_or_unmovable_work_alone():
     program = SimpleNamespace(run_closure={"b.py"})  # b.py is run code through an import
-    even = _entries([("a.py", True, True), ("b.py", False, True)])
-    assert _balance(even, {0: 0, 1: 1}, [500, 500], program, 2) == {}
+    even = _entries([("a.py", True, True, 500), ("b.py", False, True, 500)])
+    assert _balance(even, {0: 0, 1: 1}, program, 2) == {}
     # the heavy files were not kept in memory (parsed again anyway): nothing moves
-    unkept = _entries([("a.py", True, False), ("b.py", False, False), ("c.py", False, True)])
-    assert _balance(unkept, {0: 0, 1: 0, 2: 1}, [900, 900, 10], program, 2) == {}
+    unkept = _entries(
+        [("a.py", True, False, 900), ("b.py", False, False, 900), ("c.py", False, True, 10)]
+    )
+    assert _balance(unkept, {0: 0, 1: 0, 2: 1}, program, 2) == {}

@@ -159,13 +159,13 @@ def _rules(facts, f: Path, program: Program, sel, ign, cfg, findings, errors) ->
     findings.extend(found)
 
 
-# Phase 2 CPU per source byte, relative to a library file: run code (pyflakes, run-only
-# rules) costs ~10x; re-parsing and summarizing a file another process kept costs ~4.5x
-# (measured on torch/nn + torch/_dynamo: 0.044, 0.43 and 0.2 us per byte).
-RUN_COST, MOVE_COST = 10, 4.5
+# Phase 2 CPU per AST node, relative to a library file: run code (pyflakes, run-only rules)
+# costs ~8.5x; parsing and summarizing again a file another process kept costs ~4x
+# (measured on torch/nn + torch/_dynamo: 0.69, 5.8 and 2.8 us per node).
+RUN_COST, MOVE_COST = 8.5, 4
 
 
-def _balance(entries, owners: dict[int, int], sizes: list[int], program: Program, n: int):
+def _balance(entries, owners: dict[int, int], program: Program, n: int):
     """Which kept files change process for phase 2 (position -> process) so that the
     processes' predicted phase-2 work evens out. Every process computes the same plan from
     the same summaries."""
@@ -173,8 +173,9 @@ def _balance(entries, owners: dict[int, int], sizes: list[int], program: Program
     load = [0.0] * n
     for pos, summary, _kept in entries:
         run = summary.is_run or summary.path in program.run_closure
-        cost[pos] = sizes[pos] * (RUN_COST if run else 1)
+        cost[pos] = summary.size * (RUN_COST if run else 1)
         load[owners[pos]] += cost[pos]
+    size = {pos: summary.size for pos, summary, _kept in entries}
     movable = {w: [pos for pos, _s, kept in entries if kept and owners[pos] == w] for w in range(n)}
     moved: dict[int, int] = {}
     while True:
@@ -183,14 +184,14 @@ def _balance(entries, owners: dict[int, int], sizes: list[int], program: Program
         best, best_max = None, load[h]
         for pos in movable[h]:
             c = cost[pos]
-            new_max = max(load[h] - c, load[lo] + c + sizes[pos] * MOVE_COST)
+            new_max = max(load[h] - c, load[lo] + c + size[pos] * MOVE_COST)
             if new_max < best_max:
                 best, best_max = pos, new_max
         if best is None:
             return moved
         movable[h].remove(best)
         load[h] -= cost[best]
-        load[lo] += cost[best] + sizes[best] * MOVE_COST
+        load[lo] += cost[best] + size[best] * MOVE_COST
         moved[best] = lo
 
 
@@ -198,7 +199,7 @@ _NEVER_FREED: list = []  # in a worker process: objects left for os._exit rather
 
 
 def _worker(
-    conn, files, work, sizes, nxt, me, n, roots, sel, ign, cfg, budget
+    conn, files, work, nxt, me, n, roots, sel, ign, cfg, budget
 ) -> None:  # pragma: no cover - child
     """Phase 1 on files pulled one at a time from the shared ``work`` order (largest first:
     processes finish together), then phase 2 on the files this process parsed, give or take
@@ -227,7 +228,7 @@ def _worker(
         everything.sort(key=lambda t: t[0])  # file order, as one process would have them
         program = Program([summary for _, summary, _k in everything])
         _NEVER_FREED.append((part, program, everything))  # exits without tearing these down
-        moved = _balance(everything, owners, sizes, program, n)
+        moved = _balance(everything, owners, program, n)
         skip = frozenset(files[pos] for pos in moved if owners[pos] == me)
         moved_in = [files[pos] for pos, w in sorted(moved.items()) if w == me]
         findings, errors = _phase2(part, program, sel, ign, cfg, skip, moved_in, roots)
@@ -276,7 +277,7 @@ def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
             parent, child = ctx.Pipe()
             proc = ctx.Process(
                 target=_worker,
-                args=(child, files, work, sizes, nxt, me, jobs, roots, sel, ign, cfg, budget),
+                args=(child, files, work, nxt, me, jobs, roots, sel, ign, cfg, budget),
                 daemon=True,
             )
             proc.start()

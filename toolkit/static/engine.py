@@ -678,6 +678,7 @@ class ModuleFacts:
         tree = self.tree
         by_type = walk_by_type(tree)
         self.by_type = by_type
+        self.size = sum(map(len, by_type.values()))  # nodes (contexts and operators aside)
         get = by_type.get
         for node in get(ast.Import, []):
             for a in node.names:  # type: ignore[attr-defined]

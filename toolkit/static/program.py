@@ -107,6 +107,7 @@ class ModuleSummary:
     distributed: bool = False
     is_run: bool = False  # a script or training code (see rules.names.is_run_file)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
+    size: int = 0  # AST nodes: what the file costs to analyze
 
 
 def module_names(path: Path, roots: list[Path]) -> list[str]:
@@ -268,6 +269,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
     out.is_run = is_run_file(mod)
     out.imports = sorted(set(mod.imports.values()))
+    out.size = mod.size
     out.distributed = bool(
         mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
     )
