@@ -91,6 +91,7 @@ class ModuleSummary:
     sets_epoch: bool = False
     distributed: bool = False
     is_run: bool = False  # a script or training code (see rules.names.is_run_file)
+    saves: bool = False  # calls torch.save (writes files that torch.load may read back)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
 
 
@@ -251,6 +252,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     from toolkit.static.rules.names import is_run_file
 
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
+    out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
     out.imports = sorted(set(mod.imports.values()))
     out.distributed = bool(

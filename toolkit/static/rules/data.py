@@ -32,6 +32,29 @@ def _is_train_loader(name: str, ds: str) -> bool:
     return bool(TRAIN_RE.search(both)) and not EVAL_RE.search(name)
 
 
+ITERABLE_RE = re.compile(r"(iter|stream|pipe)", re.I)
+
+
+def _iterable_dataset(mod: ModuleFacts, ds: str) -> bool:
+    """``ds`` is (by its name, or its class in this file) an iterable-style dataset: a
+    ``train_iterator``, a streaming dataset, a datapipe, an ``IterableDataset`` subclass."""
+    if not ds:
+        return False
+    if ITERABLE_RE.search(ds.rsplit(".", 1)[-1]):
+        return True
+    for v, _st in mod.assigns.get(ds, []):
+        if isinstance(v, ast.Call):
+            if mod.value_of(kwarg(v, "streaming"), None) is True:
+                return True
+            name = dotted(v.func)
+            if any(
+                c.name == name and any("IterableDataset" in dotted(b) for b in c.bases)
+                for c in mod.nodes(ast.ClassDef)
+            ):
+                return True
+    return False
+
+
 def _uses_cuda(mod: ModuleFacts) -> bool:
     if mod.calls_attr("cuda"):
         return True
@@ -56,14 +79,17 @@ def _distributed(mod: ModuleFacts) -> bool:
     """Flags a training ``DataLoader`` (its variable or dataset is named ``train...``) without
     ``shuffle=True``, a ``sampler`` or a ``batch_sampler``. Batches arrive in dataset order
     (often sorted by class or source), so SGD sees correlated batches and the model learns the
-    order. (Iterable datasets, which cannot be shuffled by the loader, should shuffle
-    upstream.)""",
+    order. Iterable datasets (named ``...iter...``/``stream``/``pipe``, ``streaming=True``, an
+    ``IterableDataset`` subclass) are skipped: the loader cannot shuffle them (``shuffle=True``
+    raises), they shuffle upstream.""",
     "pass shuffle=True (or a shuffling sampler such as DistributedSampler)",
 )
 def train_not_shuffled(mod: ModuleFacts):
     for c, name, ds in loaders(mod):
         if has_star_kwargs(c) or not _is_train_loader(name, ds):
             continue
+        if _iterable_dataset(mod, ds):
+            continue  # DataLoader(shuffle=True) raises on an IterableDataset: it shuffles upstream
         if any(kwarg(c, k) is not None for k in ("sampler", "batch_sampler")):
             continue
         if len(c.args) >= 3:  # positional shuffle

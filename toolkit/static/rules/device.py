@@ -231,14 +231,14 @@ def ddp_set_device(mod: ModuleFacts):
         if not c.args and not c.keywords and not dotted(c.func.value).startswith("torch"):  # type: ignore[attr-defined]
             yield Hit(
                 c,
-                f"'{ast.unparse(c.func)}()' under DDP without torch.cuda.set_device: every rank uses GPU 0",
+                f"'{ast.unparse(c.func)}()' in a multi-process (torch.distributed) script without torch.cuda.set_device: every process on a node uses GPU 0",
             )
             return
     for c in mod.calls_q("torch.device"):
         if c.args and mod.value_of(c.args[0], None) == "cuda" and len(c.args) == 1:
             yield Hit(
                 c,
-                "torch.device('cuda') under DDP without torch.cuda.set_device: every rank uses GPU 0",
+                "torch.device('cuda') in a multi-process (torch.distributed) script without torch.cuda.set_device: every process on a node uses GPU 0",
             )
             return
 

@@ -183,6 +183,8 @@ def eval_without_eval_mode(mod: ModuleFacts):
         return
     trains_anywhere = bool(mod.calls_attr("train"))
     for sc in mod.scopes:
+        if _in_pipeline_class(mod, sc):
+            continue  # a diffusers/transformers pipeline: its components load in eval mode
         bws = backward_events(sc)
         evals = _mode_events(mod, sc, "eval") + [
             e for e in sc.events if e.attr == "eval" and e.via and isinstance(e.node, ast.Call)
@@ -218,6 +220,18 @@ def eval_without_eval_mode(mod: ModuleFacts):
                 f"'{text}(...)' is evaluated{where} but '{text}.eval()' is not called before it: dropout/BatchNorm stay in training mode",
             )
             return
+
+
+def _in_pipeline_class(mod: ModuleFacts, sc) -> bool:
+    """``sc`` is a method of a class deriving from a ``...Pipeline`` (diffusers'
+    ``DiffusionPipeline``, transformers' ``Pipeline``): inference wrappers whose models are
+    loaded with ``from_pretrained`` and so are in eval mode."""
+    if not sc.cls:
+        return False
+    return any(
+        c.name == sc.cls and any(dotted(b).endswith("Pipeline") for b in c.bases)
+        for c in mod.nodes(ast.ClassDef)
+    )
 
 
 @rule(

@@ -138,7 +138,17 @@ def right_padding(mod: ModuleFacts):
         if mod.value_of(kwarg(c, "padding_side"), None) == "left":
             return
     toks = mod.names_with("tokenizer") | {"tokenizer", "tok"}
+    # Only prompts tokenized where generate() runs (same function, or module level): padded
+    # training text tokenized in a preprocessing function is not a generate() prompt.
+    near_generate = {
+        id(e.node)
+        for sc in mod.scopes
+        if any(e.attr == "generate" for e in sc.events)
+        for e in sc.events
+    }
     for c in mod.all_calls:
+        if id(c) not in near_generate:
+            continue
         name = dotted(c.func)
         if name in toks or (
             isinstance(c.func, ast.Attribute)
