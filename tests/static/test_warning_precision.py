@@ -111,3 +111,14 @@ def test_lc501_skips_iterable_datasets(tmp_path: Path) -> None:
     )
     hits = check_paths([f], select=["LC501"]).findings
     assert [h.line for h in hits] == [10]
+
+
+def test_lc203_skips_trainer_subclasses(tmp_path: Path) -> None:
+    f = tmp_path / "my_trainer.py"
+    f.write_text(
+        "import torch\nfrom transformers import Trainer\n\n\n"
+        "class DPOLike(Trainer):\n    def ref_logps(self, model, batches):\n"
+        "        with torch.no_grad():\n            for b in batches:\n"
+        "                out = model(b)\n        return out\n"
+    )
+    assert _codes(f, "LC203") == []

@@ -184,7 +184,7 @@ def eval_without_eval_mode(mod: ModuleFacts):
     trains_anywhere = bool(mod.calls_attr("train"))
     for sc in mod.scopes:
         if _in_pipeline_class(mod, sc):
-            continue  # a diffusers/transformers pipeline: its components load in eval mode
+            continue  # a pipeline (components load in eval mode) or a trainer (owns the modes)
         bws = backward_events(sc)
         evals = _mode_events(mod, sc, "eval") + [
             e for e in sc.events if e.attr == "eval" and e.via and isinstance(e.node, ast.Call)
@@ -224,12 +224,14 @@ def eval_without_eval_mode(mod: ModuleFacts):
 
 def _in_pipeline_class(mod: ModuleFacts, sc) -> bool:
     """``sc`` is a method of a class deriving from a ``...Pipeline`` (diffusers'
-    ``DiffusionPipeline``, transformers' ``Pipeline``): inference wrappers whose models are
-    loaded with ``from_pretrained`` and so are in eval mode."""
+    ``DiffusionPipeline``, transformers' ``Pipeline``: inference wrappers whose models are
+    loaded with ``from_pretrained`` and so are in eval mode) or from a ``...Trainer`` (HF/TRL
+    trainers switch modes in ``train()``/``evaluate()``; a no-grad forward inside a training
+    step, e.g. reference log-probs, runs in train mode on purpose)."""
     if not sc.cls:
         return False
     return any(
-        c.name == sc.cls and any(dotted(b).endswith("Pipeline") for b in c.bases)
+        c.name == sc.cls and any(dotted(b).endswith(("Pipeline", "Trainer")) for b in c.bases)
         for c in mod.nodes(ast.ClassDef)
     )
 

@@ -233,6 +233,31 @@ def load_best(mod: ModuleFacts):
                 yield Hit(c, f"save_steps={ss} is not a multiple of eval_steps={es}")
 
 
+def _enclosing_function(mod: ModuleFacts, line: int) -> ast.AST | None:
+    best = None
+    for f in mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
+        if f.lineno <= line <= (f.end_lineno or f.lineno):
+            if best is None or f.lineno > best.lineno:
+                best = f
+    return best
+
+
+def _binding_before(mod: ModuleFacts, name: str, use: ast.AST, calls) -> ast.Call | None:
+    """The ``TrainingArguments(...)`` call bound to ``name`` that reaches ``use``: the last
+    assignment before it in the same function (a name reused across test methods or
+    functions is a different variable in each)."""
+    where = _enclosing_function(mod, use.lineno)
+    best = None
+    for v, st in mod.assigns.get(name, []):
+        if not (isinstance(v, ast.Call) and v in calls) or st.lineno > use.lineno:
+            continue
+        if _enclosing_function(mod, st.lineno) is not where:
+            continue
+        if best is None or st.lineno > best[0]:
+            best = (st.lineno, v)
+    return best[1] if best else None
+
+
 @rule(
     "LC805",
     "eval-strategy-without-eval-dataset",
@@ -244,19 +269,15 @@ def load_best(mod: ModuleFacts):
     "pass eval_dataset=... to the Trainer, or set eval_strategy='no'",
 )
 def eval_no_dataset(mod: ModuleFacts):
-    names = {}
-    for k, vals in mod.assigns.items():
-        for v, _ in vals:
-            if isinstance(v, ast.Call) and v in _training_args(mod):
-                names[k] = v
+    targs = _training_args(mod)
     for t in mod.calls_q(*TRAINERS):
         if has_star_kwargs(t) or kwarg(t, "eval_dataset") is not None:
             continue
         a = kwarg(t, "args")
         args_call = (
             a
-            if isinstance(a, ast.Call) and a in _training_args(mod)
-            else names.get(dotted(a))
+            if isinstance(a, ast.Call) and a in targs
+            else _binding_before(mod, dotted(a), t, targs)
             if a is not None
             else None
         )
@@ -586,16 +607,29 @@ def trust_remote(mod: ModuleFacts):
     "seq-classification-pad-id-unset",
     "error",
     HF,
-    """Flags a ``...ForSequenceClassification`` model whose tokenizer gets a new ``pad_token``
-    while ``model.config.pad_token_id`` is never set. Decoder models (GPT-2, Llama) pick the
+    """Flags a ``...ForSequenceClassification`` model, loaded from a base checkpoint of a family
+    without a pad token (GPT-2, Llama, Mistral, Falcon, Pythia...), whose tokenizer gets a new
+    ``pad_token`` while ``model.config.pad_token_id`` is never set. Decoder models (GPT-2, Llama) pick the
     last non-pad token for classification using ``config.pad_token_id``; unset, batches larger
     than 1 raise "Cannot handle batch sizes > 1 if no padding token is defined".""",
     "set model.config.pad_token_id = tokenizer.pad_token_id",
 )
 def seqcls_pad(mod: ModuleFacts):
-    cls = [c for c, o, _ in pretrained(mod) if "SequenceClassification" in o]
+    # Only base checkpoints of a family whose config has no pad id (gpt2, Llama, Mistral...):
+    # a checkpoint given by a variable, or already trained as a classifier/reward model,
+    # usually carries pad_token_id in its config.
+    cls = [
+        c
+        for c, o, mid in pretrained(mod)
+        if "SequenceClassification" in o
+        and mid
+        and NO_PAD_RE.search(mid)
+        and not re.search(r"classif|reward|rm\b|-rm|sentiment", mid, re.I)
+    ]
     if not cls or not any(True for _ in _attr_assigned(mod, "pad_token")):
         return
+    if mod.imported("trl"):
+        return  # TRL's trainers score sequences with the tokenizer's pad id, not the config's
     if any(True for _ in _attr_assigned(mod, "pad_token_id")) or any(
         kwarg(c, "pad_token_id") is not None for c in cls
     ):
