@@ -45,6 +45,7 @@ class FuncSummary:
     returns_pretrained: bool = False  # returns a model built by from_pretrained
     pretrained_at: int = -1  # ...as this element of a returned tuple (-1: the whole value)
     returns_eval: bool = False  # returns a model it switched to eval()
+    returns_optimizer: bool = False  # returns a torch.optim (or bnb/transformers) optimizer
     clears_grads: list[str] = field(default_factory=list)  # receivers of zero_grad / grad=None
     sets_eval: list[str] = field(default_factory=list)  # receivers switched to eval()
     sets_train: list[str] = field(default_factory=list)  # receivers switched to train()
@@ -331,8 +332,9 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         fs = owner(st.lineno)
         if fs is not None:
             fs.clears_grads.append(dotted(st.targets[0]))
+    optim = "optim" in src or "Adam" in src or "SGD" in src
     for _lo, _hi, node, fs in funcs:
-        if heads or fs.sets_eval:
+        if heads or fs.sets_eval or optim:
             _returns(mod, node, fs)
         if loader_calls:
             _loaders(node, loader_calls, fs)
@@ -352,6 +354,19 @@ def _returns(mod, node: ast.AST, fs: FuncSummary) -> None:
     ]
     if not rets:
         return
+    from toolkit.static.engine import OPTIMIZER_NAMES
+
+    for r in rets:
+        v = strip_moves(r)
+        if isinstance(v, ast.Name):
+            vals = mod.assigns.get(v.id, [])
+            v = vals[-1][0] if vals else v
+        if isinstance(v, ast.Call) and not isinstance(v.func, ast.Call):
+            q = mod.resolve(v.func)
+            if q.rsplit(".", 1)[-1] in OPTIMIZER_NAMES and (
+                q.startswith(("torch.optim", "bnb", "bitsandbytes", "transformers")) or "." not in q
+            ):
+                fs.returns_optimizer = True
     evald = set(fs.sets_eval)
     fs.returns_eval = any(isinstance(r, ast.Name) and r.id in evald for r in rets)
     heads = [provenance(mod, r) & set(HEADS) for r in rets]

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import ModuleFacts, dotted, kwarg, on_path
+from toolkit.static.engine import ModuleFacts, dotted, exclusive, kwarg, on_path
 from toolkit.static.rules._common import (
     backward_events,
     grad_owner,
@@ -422,6 +422,20 @@ def loss_accumulated(mod: ModuleFacts):
                     )
 
 
+def _fresh_params(mod: ModuleFacts, e, loop: ast.AST | None) -> bool:
+    """The optimizer built at ``e`` takes a name assigned inside ``loop`` (a tensor made fresh
+    each iteration, e.g. an adversarial perturbation): a new optimizer per iteration is right."""
+    if loop is None or not isinstance(e.node, ast.Call):
+        return False
+    lo, hi = loop.lineno, getattr(loop, "end_lineno", loop.lineno)
+    used = {n.id for a in e.node.args for n in ast.walk(a) if isinstance(n, ast.Name)}
+    return any(
+        lo < st.lineno <= hi and st.lineno < e.node.lineno
+        for name in used
+        for _v, st in mod.assigns.get(name, [])
+    )
+
+
 @rule(
     "LC110",
     "optimizer-created-in-loop",
@@ -442,16 +456,29 @@ def optimizer_in_loop(mod: ModuleFacts):
 
                 loop = sc.loops.get(lid)
                 data_loop = isinstance(loop, ast.For | ast.AsyncFor) and mod._loaderish(loop.iter)
-                if not data_loop:
+                # Built in the innermost loop that runs backward: once per step, whatever the
+                # loop iterates over (unless it optimizes tensors made fresh in that loop).
+                step_loop = (
+                    bool(e.loops)
+                    and e.loops[-1] == lid
+                    and not e.via
+                    and not _fresh_params(mod, e, loop)
+                )
+                if not (data_loop or step_loop):
                     continue
-                if last in OPTIMIZER_NAMES and (
+                builds = last in OPTIMIZER_NAMES and (
                     e.q.startswith("torch.optim")
                     or e.q.split(".")[0] in ("bnb", "bitsandbytes", "transformers")
                     or e.q == last
-                ):
+                )
+                if not builds and mod.program is not None and e.q:
+                    fs = mod.program.function(e.q, path=mod.path)  # a helper that builds one
+                    builds = fs is not None and fs.returns_optimizer
+                if builds:
+                    what = "is constructed" if last in OPTIMIZER_NAMES else "builds a new optimizer"
                     yield Hit(
                         e.node,
-                        f"'{e.q}(...)' is constructed inside the training loop: optimizer state is reset every iteration",
+                        f"'{e.q}(...)' {what} inside the training loop: optimizer state is reset every iteration",
                     )
 
 
@@ -638,3 +665,46 @@ def target_not_detached(mod: ModuleFacts):
                     f"the target '{ast.unparse(tgt)}' comes from {why} without detach()/no_grad: backward flows into the target too",
                 )
                 break
+
+
+@rule(
+    "LC114",
+    "zero-grad-on-one-branch",
+    "error",
+    TORCH,
+    """Flags a function that calls ``optimizer.step()`` in both arms of an ``if`` but clears
+    gradients (``zero_grad()``) in only one of them, with nothing else in the function or its
+    callers clearing them. On the other path (often the default one, e.g. no clipping
+    configured) gradients are never cleared and every step applies the sum of all earlier
+    gradients.""",
+    "clear gradients on every path: call optimizer.zero_grad(set_to_none=True) after the if/else (or in the caller's loop)",
+)
+def zero_grad_one_branch(mod: ModuleFacts):
+    if not mod.calls_attr("zero_grad"):
+        return
+    for sc in mod.scopes:
+        if sc.node is None:
+            continue
+        steps = [e for e in opt_step_events(mod, sc) if not e.via]
+        zeros = zero_grad_events(sc)
+        if len(steps) < 2 or not zeros:
+            continue
+        for s in steps:
+            if any(not exclusive(z, s) for z in zeros):
+                continue  # cleared on this path
+            if not any(exclusive(s, o) and any(not exclusive(z, o) for z in zeros) for o in steps):
+                continue
+            if mod.program is not None and sc.name != "<module>":
+                func = sc.name.rsplit(".", 1)[-1]
+                sites = mod.program.callers(mod.path, func)
+                if any(
+                    (fs := mod.program.function(site.caller, path=site.path)) is not None
+                    and fs.clears_grads
+                    for site in sites
+                ):
+                    continue  # a caller clears them
+            yield Hit(
+                s.node,
+                f"'{s.text}' runs on a path where gradients are never cleared (zero_grad() is only on the other branch): they accumulate across steps",
+            )
+            break
