@@ -24,6 +24,7 @@ HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
 CALLER_CONTEXT = (
     "no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)", "LR(",
+    "model",
 )  # fmt: skip
 RANK_RE = re.compile(
     r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
@@ -80,6 +81,7 @@ class CallSite:
     caller: str = "<module>"  # the function the call is in
     prior: tuple[str, ...] = ()  # callees called earlier in the same function (most recent last)
     epoch_schedulers: tuple[tuple[int, str], ...] = ()  # (arg position, "StepLR(30)") passed
+    args: tuple[str, ...] = ()  # dotted text of each positional argument ("" when not a name)
 
 
 @dataclass
@@ -93,6 +95,8 @@ class ModuleSummary:
     distributed: bool = False
     is_run: bool = False  # a script or training code (see rules.names.is_run_file)
     saves: bool = False  # calls torch.save (writes files that torch.load may read back)
+    uses_scaler: bool = False  # creates a GradScaler
+    causal_lm: bool = False  # loads a Hugging Face causal LM (which shifts labels itself)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
 
 
@@ -151,6 +155,50 @@ class Program:
                     if hit:
                         self.run_closure.update(hit)
                         break
+        self._propagate()
+
+    def _propagate(self) -> None:
+        """Mode switches made by a helper's helper: ``validate(model)`` calls
+        ``predict(model)``, which calls ``model.eval()``, so ``validate`` switches the model its
+        caller passes too (receivers mapped through parameter positions, three levels)."""
+        for _ in range(3):
+            changed = False
+            for m in self.modules:
+                for site in m.calls:
+                    if site.caller == "<module>" or not site.args:
+                        continue
+                    callee = self.function(site.q, path=site.path)
+                    caller = self.function(site.caller, path=site.path)
+                    if callee is None or caller is None or callee is caller:
+                        continue
+                    for attr in ("sets_eval", "sets_train"):
+                        for recv in getattr(callee, attr):
+                            head, _, rest = recv.partition(".")
+                            if head not in callee.params:
+                                continue
+                            i = callee.params.index(head)
+                            arg = site.args[i] if i < len(site.args) else ""
+                            if not arg or arg.split(".", 1)[0] not in caller.params:
+                                continue
+                            mapped = arg + ("." + rest if rest else "")
+                            if mapped not in getattr(caller, attr):
+                                getattr(caller, attr).append(mapped)
+                                changed = True
+            if not changed:
+                break
+
+    def imported_modules(self, mod) -> list[ModuleSummary]:
+        """The checked files ``mod`` imports (by the dotted names its imports resolve to)."""
+        own = set(self._mod_names.get(mod.path, []))
+        out: list[ModuleSummary] = []
+        for origin in set(mod.imports.values()):
+            parts = origin.split(".")
+            for i in range(len(parts), 0, -1):
+                name = ".".join(parts[:i])
+                if name in self.all_names and name not in own:
+                    out += [m for m in self.modules if name in m.names and m not in out]
+                    break
+        return out
 
     def reaches(self, mod) -> bool:
         """``mod`` imports something from another checked file (its facts then depend on them)."""
@@ -253,6 +301,8 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     from toolkit.static.rules.names import is_run_file
 
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
+    out.causal_lm = bool(mod.names_with("causal_lm"))
+    out.uses_scaler = bool(mod.calls_q("GradScaler", "ShardedGradScaler"))
     out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
     out.imports = sorted(set(mod.imports.values()))
@@ -454,6 +504,7 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 caller,
                 tuple(before[-12:]),
                 scheds,
+                tuple(dotted(a) for a in c.args),
             )
         )
         before.append(q)

@@ -737,6 +737,9 @@ def optimizer_before_peft(mod: ModuleFacts):
             )
 
 
+TENSOR_CTORS = ("torch.tensor", "torch.as_tensor", "torch.LongTensor", "torch.from_numpy")
+
+
 def _shifted(mod: ModuleFacts, expr: ast.AST | None, start: int, depth: int = 0) -> bool:
     """``expr`` is ``x[..., 1:]`` (start=1) / ``x[:, :-1]`` (start=0) on the last axis, possibly
     through ``.contiguous()`` / ``.clone()`` or one assignment."""
@@ -745,7 +748,11 @@ def _shifted(mod: ModuleFacts, expr: ast.AST | None, start: int, depth: int = 0)
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
         if expr.func.attr in ("contiguous", "clone", "to", "long"):
             return _shifted(mod, expr.func.value, start, depth + 1)
+        if mod.resolve(expr.func) in TENSOR_CTORS and expr.args:
+            return _shifted(mod, expr.args[0], start, depth + 1)
         return False
+    if isinstance(expr, ast.Call) and mod.resolve(expr.func) in TENSOR_CTORS and expr.args:
+        return _shifted(mod, expr.args[0], start, depth + 1)
     if isinstance(expr, ast.Name):
         vals = mod.assigns.get(expr.id, [])
         return len(vals) == 1 and _shifted(mod, vals[0][0], start, depth + 1)
@@ -776,6 +783,7 @@ def _shifted(mod: ModuleFacts, expr: ast.AST | None, start: int, depth: int = 0)
 )
 def labels_shifted_twice(mod: ModuleFacts):
     causal = mod.names_with("causal_lm")
+    yield from _shifted_batches(mod, causal)
     if not causal:
         return
     for c in mod.all_calls:
@@ -790,4 +798,33 @@ def labels_shifted_twice(mod: ModuleFacts):
             yield Hit(
                 c,
                 f"labels '{ast.unparse(labels)}' are already shifted by one, and '{callee}' (a causal LM) shifts them again: it learns to predict two tokens ahead",
+            )
+
+
+def _shifted_batches(mod: ModuleFacts, causal: set[str]):
+    """A batch built as ``{"input_ids": ids[:-1], "labels": ids[1:]}`` (a collate function or a
+    dataset, possibly in another file than the model) in a program that trains a Hugging Face
+    causal LM, which shifts ``labels`` again."""
+    if "labels" not in mod.source or "input_ids" not in mod.source:
+        return
+    if not causal and not (
+        mod.program is not None and any(m.causal_lm for m in mod.program.modules)
+    ):
+        return
+    for d in mod.nodes(ast.Dict):
+        keys = {
+            k.value: v
+            for k, v in zip(d.keys, d.values, strict=False)
+            if isinstance(k, ast.Constant) and isinstance(k.value, str)
+        }
+        lab, ids = keys.get("labels"), keys.get("input_ids")
+        if lab is None or ids is None:
+            continue
+        if _shifted(mod, lab, 1) and _shifted(mod, ids, 0):
+            at = lab
+            if isinstance(lab, ast.Name) and len(mod.assigns.get(lab.id, [])) == 1:
+                at = mod.assigns[lab.id][0][0]  # where the shift is written
+            yield Hit(
+                at,
+                f"labels '{ast.unparse(lab)}' are shifted by one next to input_ids '{ast.unparse(ids)}', and the causal LM they are fed to shifts labels again: it learns to predict two tokens ahead",
             )
