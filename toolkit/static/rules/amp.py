@@ -41,9 +41,7 @@ def _uses_scaler(mod: ModuleFacts) -> bool:
     ``AmpStepper`` that owns the scaler)."""
     if mod.calls_q("GradScaler", "ShardedGradScaler") or mod.names_with("scaler"):
         return True
-    return mod.program is not None and any(
-        m.uses_scaler for m in mod.program.imported_modules(mod)
-    )
+    return mod.program is not None and any(m.uses_scaler for m in mod.program.imported_modules(mod))
 
 
 def _managed(mod: ModuleFacts) -> bool:

@@ -115,7 +115,9 @@ def _hint(mod: ModuleFacts, name: str) -> str:
     if close:
         return f"did you mean '{close[0]}'?"
     if len(name) >= 5:  # a misspelt local: `val_laoder` where the parameter is `val_loader`
-        close = difflib.get_close_matches(name, sorted(_bound_names(mod) - {name}), n=1, cutoff=0.85)
+        close = difflib.get_close_matches(
+            name, sorted(_bound_names(mod) - {name}), n=1, cutoff=0.85
+        )
         if close:
             return f"did you mean '{close[0]}'?"
     if name in ("nn", "F", "optim", "np", "pd", "plt", "dist"):
