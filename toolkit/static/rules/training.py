@@ -606,6 +606,10 @@ def _model_calls(mod: ModuleFacts, expr: ast.AST, depth: int = 0) -> list[ast.Ca
         vals = mod.assigns.get(expr.id, [])
         if len(vals) == 1 and not isinstance(vals[0][1], ast.For | ast.AsyncFor):
             return _model_calls(mod, vals[0][0], depth + 1)
+        if not vals:  # `dist, values = model(obs)`: an element of a model's returned tuple
+            tup = _tuple_bindings(mod).get(expr.id, [])
+            if len(tup) == 1:
+                return _model_calls(mod, tup[0], depth + 1)
         return out
     if isinstance(expr, ast.Call):
         f = expr.func
@@ -616,6 +620,20 @@ def _model_calls(mod: ModuleFacts, expr: ast.AST, depth: int = 0) -> list[ast.Ca
         if isinstance(child, ast.expr):
             out += _model_calls(mod, child, depth)
     return out
+
+
+def _tuple_bindings(mod: ModuleFacts) -> dict[str, list[ast.expr]]:
+    """name -> values of ``a, name = value`` statements (tuple unpacking of one call)."""
+    if "tuple_bindings" not in mod._cache:
+        out: dict[str, list[ast.expr]] = {}
+        for st in mod.nodes(ast.Assign):
+            t = st.targets[0]
+            if isinstance(t, ast.Tuple) and isinstance(st.value, ast.Call):
+                for el in t.elts:
+                    if isinstance(el, ast.Name):
+                        out.setdefault(el.id, []).append(st.value)
+        mod._cache["tuple_bindings"] = out
+    return mod._cache["tuple_bindings"]
 
 
 def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
@@ -643,7 +661,10 @@ def target_not_detached(mod: ModuleFacts):
 
     if not mod.calls_attr("backward"):
         return
+    from toolkit.static.rules.evalmode import _optimized_names
+
     frozen = "requires_grad_(False)" in mod.source or "requires_grad = False" in mod.source
+    optimized = _optimized_names(mod)
     for c, _kind, inp, tgt in loss_calls(mod, extra=REGRESSION_LOSSES):
         if inp is None or tgt is None:
             continue
@@ -654,15 +675,19 @@ def target_not_detached(mod: ModuleFacts):
                 continue
             same = name in pred_models
             aux = bool(TARGET_NAME_RE.search(name.rsplit(".", 1)[-1])) and not frozen
+            if not (same or aux or frozen) and optimized and name and name not in optimized:
+                # a network the optimizer does not train while the prediction's network is
+                # trained (a target network synced by load_state_dict, a teacher)
+                aux = bool(pred_models & optimized)
             if same or aux:
                 why = (
                     f"the same network '{name}' as the prediction"
                     if same
-                    else f"'{name}', which is not frozen"
+                    else f"'{name}', a network that is not trained here and not frozen"
                 )
                 yield Hit(
-                    c,
-                    f"the target '{ast.unparse(tgt)}' comes from {why} without detach()/no_grad: backward flows into the target too",
+                    m,
+                    f"the target '{ast.unparse(tgt)}' of '{ast.unparse(c.func)}(...)' comes from {why}, without detach()/no_grad: backward flows into the target too",
                 )
                 break
 
