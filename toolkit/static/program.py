@@ -24,7 +24,6 @@ HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
 CALLER_CONTEXT = (
     "no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)", "LR(",
-    "model",
 )  # fmt: skip
 RANK_RE = re.compile(
     r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
@@ -161,11 +160,16 @@ class Program:
         """Mode switches made by a helper's helper: ``validate(model)`` calls
         ``predict(model)``, which calls ``model.eval()``, so ``validate`` switches the model its
         caller passes too (receivers mapped through parameter positions, three levels)."""
+        switching = {
+            k for k, fss in self.funcs.items() if any(f.sets_eval or f.sets_train for f in fss)
+        }
         for _ in range(3):
             changed = False
             for m in self.modules:
                 for site in m.calls:
                     if site.caller == "<module>" or not site.args:
+                        continue
+                    if site.q.rsplit(".", 1)[-1] not in switching:
                         continue
                     callee = self.function(site.q, path=site.path)
                     caller = self.function(site.caller, path=site.path)
@@ -183,9 +187,24 @@ class Program:
                             mapped = arg + ("." + rest if rest else "")
                             if mapped not in getattr(caller, attr):
                                 getattr(caller, attr).append(mapped)
+                                switching.add(caller.name.rsplit(".", 1)[-1])
                                 changed = True
             if not changed:
                 break
+
+    def neighbours(self, mod) -> list[ModuleSummary]:
+        """``mod``'s own summary, the checked files it imports and those that import it."""
+        own = set(self._mod_names.get(mod.path, []))
+        out = [m for m in self.modules if m.path == mod.path]
+        out += self.imported_modules(mod)
+        for m in self.modules:
+            if (
+                m.path != mod.path
+                and m not in out
+                and any(o in own or o.rsplit(".", 1)[0] in own for o in m.imports)
+            ):
+                out.append(m)
+        return out
 
     def imported_modules(self, mod) -> list[ModuleSummary]:
         """The checked files ``mod`` imports (by the dotted names its imports resolve to)."""

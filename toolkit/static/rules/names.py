@@ -114,7 +114,9 @@ def _hint(mod: ModuleFacts, name: str) -> str:
     close = difflib.get_close_matches(name, sorted(known - {name}), n=1, cutoff=0.8)
     if close:
         return f"did you mean '{close[0]}'?"
-    if len(name) >= 5:  # a misspelt local: `val_laoder` where the parameter is `val_loader`
+    if len(name) >= 5 and name not in _bound_names(mod):
+        # a misspelt local: `val_laoder` where the parameter is `val_loader` (a name bound
+        # elsewhere in the file is pyflakes' flow analysis, e.g. set later in a loop: no hint)
         close = difflib.get_close_matches(
             name, sorted(_bound_names(mod) - {name}), n=1, cutoff=0.85
         )
