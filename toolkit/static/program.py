@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +23,16 @@ from toolkit.static.engine import cond_text, dotted, strip_moves
 
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
+BUILTINS = frozenset(dir(__import__("builtins")))
+NOT_CHECKED = frozenset(
+    (*sys.stdlib_module_names, "torch", "numpy", "np", "F", "nn", "optim", "dist", "pd", "plt",
+     "transformers", "datasets", "accelerate", "peft", "trl", "tqdm", "wandb", "mlflow",
+     "einops", "timm", "torchvision", "lightning", "pytorch_lightning", "deepspeed", "sklearn",
+     "scipy", "matplotlib", "yaml", "PIL", "safetensors", "tokenizers", "vllm", "sglang")
+)  # fmt: skip
 CALLER_CONTEXT = (
     "no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)", "LR(",
+    "Loss(",
 )  # fmt: skip
 RANK_RE = re.compile(
     r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
@@ -42,6 +51,7 @@ class FuncSummary:
     line: int
     params: list[str] = field(default_factory=list)
     returns: str = ""  # one of HEADS when every return ends with it, else ""
+    returns_ref: str = ""  # "cls:<q>" / "func:<q>": returns what a checked class/function makes
     returns_pretrained: bool = False  # returns a model built by from_pretrained
     pretrained_at: int = -1  # ...as this element of a returned tuple (-1: the whole value)
     returns_eval: bool = False  # returns a model it switched to eval()
@@ -65,6 +75,7 @@ class ClassSummary:
     forward_head: str = ""  # softmax / log_softmax / sigmoid when forward always ends with it
     batchnorm: bool = False  # builds nn.BatchNorm1d layers (a batch of one raises in training)
     mode_dependent: bool = True  # has layers train()/eval() changes (dropout, batch norm, ...)
+    forward_ref: str = ""  # "cls:<q>": forward returns a submodule of a class in another file
 
 
 @dataclass
@@ -81,6 +92,7 @@ class CallSite:
     prior: tuple[str, ...] = ()  # callees called earlier in the same function (most recent last)
     epoch_schedulers: tuple[tuple[int, str], ...] = ()  # (arg position, "StepLR(30)") passed
     args: tuple[str, ...] = ()  # dotted text of each positional argument ("" when not a name)
+    refs: tuple[str, ...] = ()  # what each positional argument is (see arg_ref), "" unknown
 
 
 @dataclass
@@ -155,6 +167,53 @@ class Program:
                         self.run_closure.update(hit)
                         break
         self._propagate()
+
+    def param_refs(self, path: str, func: str, param: str) -> set[tuple[str, str]]:
+        """What the callers pass as parameter ``param`` of function ``func`` (``"f"`` or
+        ``"Cls.__init__"``) of file ``path``: (argument ref or "" when unknown, caller's path)
+        for each call site."""
+        fs = next(
+            (
+                f
+                for f in self.funcs.get(func.rsplit(".", 1)[-1], [])
+                if f.path == path and f.name == func
+            ),
+            None,
+        )
+        if fs is None or param not in fs.params:
+            return set()
+        cls, _, name = func.rpartition(".")
+        i = fs.params.index(param)
+        if cls:
+            if name != "__init__":
+                return set()
+            sites = self.callers(path, cls)  # constructor calls
+            i -= 1  # self
+        else:
+            sites = self.callers(path, name)
+        out = set()
+        for s in sites:
+            out.add((s.refs[i] if i < len(s.refs) else "", s.path))
+        return out
+
+    def ref_head(self, ref: str, path: str = "", depth: int = 0) -> str:
+        """The output head (softmax / log_softmax / sigmoid) a ref stands for, "" unknown."""
+        kind, _, q = ref.partition(":")
+        if depth > 4 or not q:
+            return ""
+        if kind == "head":
+            return q
+        if kind == "cls":
+            cs = self.cls(q)
+            if cs is None:
+                return ""
+            return cs.forward_head or self.ref_head(cs.forward_ref, cs.path, depth + 1)
+        if kind == "func":
+            fs = self.function(q, path=path)
+            if fs is None:
+                return ""
+            return fs.returns or self.ref_head(fs.returns_ref, fs.path, depth + 1)
+        return ""
 
     def _propagate(self) -> None:
         """Mode switches made by a helper's helper: ``validate(model)`` calls
@@ -344,7 +403,11 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         out.classes[cname] = ClassSummary(
             cname, module, mod.path, head, bn, mode_dependent(mod, cls)
         )
-    heads = any(k in src for k in ("softmax", "sigmoid", "logits", "from_pretrained"))
+        if not head:
+            out.classes[cname].forward_ref = _forward_ref(mod, cls)
+    heads = any(
+        k in src for k in ("softmax", "sigmoid", "Softmax", "Sigmoid", "logits", "from_pretrained")
+    )
     loader_calls = mod.calls_q("DataLoader")
     funcs = []
     for node in [*mod.by_type.get(ast.FunctionDef, []), *mod.by_type.get(ast.AsyncFunctionDef, [])]:
@@ -407,8 +470,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
             _returns(mod, node, fs)
         if loader_calls:
             _loaders(node, loader_calls, fs)
-    if any(k in src for k in CALLER_CONTEXT):
-        _call_sites(mod, out, owner)
+    _call_sites(mod, out, owner)
     return out
 
 
@@ -441,12 +503,75 @@ def _returns(mod, node: ast.AST, fs: FuncSummary) -> None:
     heads = [provenance(mod, r) & set(HEADS) for r in rets]
     if all(len(h) == 1 for h in heads) and len(set.union(*heads)) == 1:
         fs.returns = next(iter(heads[0]))
+    elif len(rets) == 1:
+        ref = arg_ref(mod, rets[0])
+        fs.returns_ref = ref if ref.startswith(("cls:", "func:")) else ""
     for r in rets:
         elts = r.elts if isinstance(r, ast.Tuple) else [r]
         for i, el in enumerate(elts):
             if _is_pretrained(mod, el):
                 fs.returns_pretrained = True
                 fs.pretrained_at = i if isinstance(r, ast.Tuple) else -1
+
+
+def arg_ref(mod, a: ast.AST) -> str:
+    """What an argument (or returned value) is, for rules in other files: ``head:softmax`` (a
+    model whose output ends with softmax, known here), ``loss:CrossEntropyLoss`` (a loss
+    object), ``cls:<q>`` (an instance of class ``q``), ``func:<q>`` (what function ``q``
+    returns); "" when unknown. Follows ``.to()``/``.cuda()`` and one local assignment."""
+    from toolkit.static.rules.losses import FUNCTIONAL, _model_head
+
+    if isinstance(a, ast.Name):
+        head = _model_head(mod, a.id, 0)
+        if head:
+            return "head:" + head
+        for r in mod.kinds.get(a.id, ()):
+            if r.startswith("loss_fn:"):
+                return "loss:" + r.split(":", 1)[1]
+        vals = mod.assigns.get(a.id, [])
+        if len(vals) != 1:
+            return ""
+        a = vals[0][0]
+    v = strip_moves(a)
+    if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
+        return ""
+    callee = dotted(v.func)
+    if mod.is_model(callee) and not callee.rsplit(".", 1)[-1][:1].isupper():
+        return ""  # a model's forward output, not a constructor or helper result
+    q = mod.resolve(v.func)
+    last = q.rsplit(".", 1)[-1]
+    if not q or "." in q.split("(")[0] and q.split(".")[0] in ("self",):
+        return ""
+    if last in FUNCTIONAL.values():
+        return "loss:" + last
+    if last in mod.module_classes:
+        from toolkit.static.rules.losses import _class_head
+
+        head = _class_head(mod, mod.module_classes[last], 0)
+        return "head:" + head if head else "cls:" + q
+    if last == "Sequential":
+        from toolkit.static.rules.losses import seq_head
+
+        head = seq_head(mod, v)
+        return "head:" + head if head else ""
+    return ("cls:" if last[:1].isupper() else "func:") + q
+
+
+def _forward_ref(mod, cls: ast.ClassDef) -> str:
+    """``cls.forward`` returns ``self.sub(...)`` whose class is defined in another file."""
+    for item in cls.body:
+        if isinstance(item, ast.FunctionDef) and item.name == "forward":
+            rets = [
+                n.value for n in ast.walk(item) if isinstance(n, ast.Return) and n.value is not None
+            ]
+            if len(rets) != 1 or not isinstance(rets[0], ast.Call):
+                return ""
+            callee = dotted(rets[0].func)
+            vals = mod.assigns.get(callee, []) if callee.startswith("self.") else []
+            if len(vals) == 1:
+                ref = arg_ref(mod, vals[0][0])
+                return ref if ref.startswith("cls:") else ""
+    return ""
 
 
 def _is_pretrained(mod, v: ast.AST) -> bool:
@@ -497,6 +622,9 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
         q = mod.resolve(f)
         if not q:
             continue
+        top = q.split(".", 1)[0]
+        if top in NOT_CHECKED or (top == q and top in BUILTINS):
+            continue  # a library or builtin callee: never a function of the checked files
         if isinstance(f, ast.Attribute) and q.split(".", 1)[0] not in mod.imports:
             if not (isinstance(f.value, ast.Name) and f.value.id == "self"):
                 continue  # a method call on an object: not resolvable by name
@@ -524,6 +652,7 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 tuple(before[-12:]),
                 scheds,
                 tuple(dotted(a) for a in c.args),
+                tuple(arg_ref(mod, a) for a in c.args),
             )
         )
         before.append(q)
