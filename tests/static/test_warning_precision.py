@@ -122,3 +122,42 @@ def test_lc203_skips_trainer_subclasses(tmp_path: Path) -> None:
         "                out = model(b)\n        return out\n"
     )
     assert _codes(f, "LC203") == []
+
+
+SHARED = """\
+import torch
+import torch.nn.functional as F
+
+model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.2), torch.nn.Linear(4, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def run_epoch(loader, training):
+    with torch.set_grad_enabled(training):
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            BODY
+"""
+
+
+def test_lc203_one_function_for_training_and_evaluation_without_mode_switches(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "epoch.py"
+    gated = "if training:\n                opt.zero_grad()\n                loss.backward()\n                opt.step()"
+    f.write_text(SHARED.replace("BODY", gated))
+    assert [(x.code, x.line) for x in check_paths([f], select=["LC203"]).findings] == [
+        ("LC203", 11)
+    ]
+    f.write_text(
+        SHARED.replace("BODY", gated).replace(
+            "    with torch", "    model.train(training)\n    with torch"
+        )
+    )
+    assert _codes(f, "LC203") == []
+    amp = (
+        "if scaler is not None:\n                scaler.scale(loss).backward()\n"
+        "            else:\n                loss.backward()"
+    )
+    f.write_text(SHARED.replace("BODY", amp))
+    assert _codes(f, "LC203") == []  # both arms train: not an evaluation pass

@@ -63,6 +63,7 @@ class FuncSummary:
     steps_scheduler: bool = False
     backward: bool = False  # runs a backward pass (loss.backward(), accelerator.backward(...))
     builds_loader: str = ""  # "sampler" / "plain" (a DataLoader without any sampler) / ""
+    train_loader_keeps_last: int = 0  # line of a training DataLoader without drop_last=True
     loader_line: int = 0
     sets_epoch: bool = False
 
@@ -469,7 +470,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         if heads or fs.sets_eval or optim:
             _returns(mod, node, fs)
         if loader_calls:
-            _loaders(node, loader_calls, fs)
+            _loaders(node, loader_calls, fs, mod.lines)
     _call_sites(mod, out, owner)
     return out
 
@@ -587,13 +588,24 @@ def _is_pretrained(mod, v: ast.AST) -> bool:
     return False
 
 
-def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary) -> None:
+TRAIN_LINE_RE = re.compile(r"^\s*\w*train\w*\s*=", re.I)
+
+
+def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary, lines: list[str]) -> None:
     lo, hi = node.lineno, getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
     for c in calls:
         if lo <= c.lineno <= hi:
             has = any(k.arg in ("sampler", "batch_sampler") or k.arg is None for k in c.keywords)
             fs.builds_loader = "sampler" if has or fs.builds_loader == "sampler" else "plain"
             fs.loader_line = fs.loader_line or c.lineno
+            drop = any(k.arg in ("drop_last", "batch_sampler") or k.arg is None for k in c.keywords)
+            ds = dotted(c.args[0]) if c.args else ""
+            if (
+                not drop
+                and len(c.args) < 9
+                and (TRAIN_LINE_RE.search(lines[c.lineno - 1]) or "train" in ds.lower())
+            ):
+                fs.train_loader_keeps_last = fs.train_loader_keeps_last or c.lineno
 
 
 def _call_sites(mod, out: ModuleSummary, owner) -> None:

@@ -35,6 +35,22 @@ def _is_train_loader(name: str, ds: str) -> bool:
 ITERABLE_RE = re.compile(r"(iter|stream|pipe)", re.I)
 
 
+def _trains_on(mod: ModuleFacts, name: str) -> bool:
+    """A ``for ... in name`` loop (or ``enumerate(name)``) whose body runs backward()."""
+    for loop in mod.nodes(ast.For):
+        it = loop.iter
+        if isinstance(it, ast.Call) and dotted(it.func) in ("enumerate", "tqdm") and it.args:
+            it = it.args[0]
+        if dotted(it) == name and any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "backward"
+            for n in ast.walk(loop)
+        ):
+            return True
+    return False
+
+
 def _iterable_dataset(mod: ModuleFacts, ds: str) -> bool:
     """``ds`` is (by its name, or its class in this file) an iterable-style dataset: a
     ``train_iterator``, a streaming dataset, a datapipe, an ``IterableDataset`` subclass."""
@@ -147,13 +163,16 @@ def ddp_sampler(mod: ModuleFacts):
     if mod.program is None:
         return
     for name, vals in mod.assigns.items():  # a loader built by a helper in another checked file
-        if not _is_train_loader(name, ""):
+        if EVAL_RE.search(name):
             continue
         for v, _ in vals:
             if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
                 continue
             fs = mod.program.function(mod.resolve(v.func), exclude_path=mod.path)
-            if fs is not None and fs.builds_loader == "plain":
+            if fs is None or fs.builds_loader != "plain":
+                continue
+            # the training loader: by its name, its builder's name, or a loop that trains on it
+            if _is_train_loader(name, "") or TRAIN_RE.search(fs.name) or _trains_on(mod, name):
                 yield Hit(
                     v,
                     f"'{name}' comes from {fs.name}() ({Path(fs.path).name}:{fs.loader_line}), which builds a DataLoader without a sampler: under DDP every rank sees the same data",
@@ -323,11 +342,23 @@ def _has_bn1d(mod: ModuleFacts, node: ast.AST) -> bool:
     "pass drop_last=True to the training DataLoader",
 )
 def batchnorm_last_batch(mod: ModuleFacts):
-    if not mod.trains or not mod.calls_q("DataLoader"):
+    if not mod.trains or not (mod.calls_q("DataLoader") or mod.program is not None):
         return
     models = _batchnorm1d_models(mod)
     if not models:
         return
+    if mod.program is not None:  # `train_loader, val_loader = make_loaders(...)` elsewhere
+        for st in mod.nodes(ast.Assign):
+            v = st.value
+            if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
+                continue
+            fs = mod.program.function(mod.resolve(v.func), exclude_path=mod.path)
+            if fs is not None and fs.train_loader_keeps_last:
+                yield Hit(
+                    v,
+                    f"'{dotted(v.func)}()' builds a training loader that keeps a last partial batch ({Path(fs.path).name}:{fs.train_loader_keeps_last}, no drop_last=True) and '{models[0]}' has BatchNorm1d: a last batch of one sample raises in training mode",
+                    "pass drop_last=True to the training DataLoader where it is built",
+                )
     for c, name, ds in loaders(mod):
         if has_star_kwargs(c) or not _is_train_loader(name, ds):
             continue

@@ -179,6 +179,8 @@ def eval_without_eval_mode(mod: ModuleFacts):
     )
     if file_evals and mod.program is None:
         return  # one file on its own: an eval() anywhere may be the caller's
+    if not file_evals:
+        yield from _shared_epoch_without_modes(mod)
     if not (mod.calls_q("no_grad", "inference_mode") or mod.imported("torch.no_grad")):
         return
     trains_anywhere = bool(mod.calls_attr("train"))
@@ -218,6 +220,37 @@ def eval_without_eval_mode(mod: ModuleFacts):
             yield Hit(
                 e.node,
                 f"'{text}(...)' is evaluated{where} but '{text}.eval()' is not called before it: dropout/BatchNorm stay in training mode",
+            )
+            return
+
+
+def _shared_epoch_without_modes(mod: ModuleFacts):
+    """One function runs both the training and the evaluation pass (backward only under
+    ``if training:``) and nothing in the file ever calls ``eval()``/``train()``: the
+    evaluation pass runs with dropout on and BatchNorm updating its statistics."""
+    if mod.calls_attr("train"):
+        return
+    for sc in mod.scopes:
+        if sc.node is None or _in_pipeline_class(mod, sc):
+            continue
+        bws = backward_events(sc)
+        if not bws or not all(b.arms for b in bws):
+            continue  # backward runs unconditionally: a training-only function
+        keys = {k for b in bws for k in b.arms}
+        # a condition whose other arm never runs backward (not the AMP/non-AMP if/else)
+        gates = {k for k in keys if (k[0], 1 - k[1]) not in keys}
+        if not gates or not all(any(k in gates for k in b.arms) for b in bws):
+            continue
+        for e in model_call_events(mod, sc):
+            if not e.loops or any(k in gates for k in e.arms):
+                continue
+            text = dotted(e.node.func)
+            if _mode_free(mod, text):
+                continue
+            cond = next(iter(gates))[0]
+            yield Hit(
+                e.node,
+                f"'{text}(...)' serves the training and the evaluation pass (backward only when '{cond}') but the model is never switched to eval()/train(): evaluation runs with dropout on and BatchNorm updating its statistics",
             )
             return
 
