@@ -351,6 +351,26 @@ def pretrained_names(mod: ModuleFacts) -> set[str]:
     return pre
 
 
+NO_DROPOUT_RE = re.compile(
+    r"llama|mistral|mixtral|qwen|gemma|olmo|deepseek|smollm|phi-3|phi-4", re.I
+)  # families whose configs default to no dropout (attention_dropout = 0, no hidden dropout)
+
+
+def _dropout_free_checkpoints(mod: ModuleFacts) -> bool:
+    """Every model loaded here is a literal checkpoint of a family without dropout: eval and
+    train mode compute the same thing, the missing train() changes nothing."""
+    ids = []
+    for c in mod.calls_attr("from_pretrained"):
+        q = mod.resolve(c.func)
+        if any(k in q for k in ("Tokenizer", "Config", "Processor")):
+            continue
+        mid = mod.value_of(c.args[0], None) if c.args else None
+        if not isinstance(mid, str):
+            return False  # a checkpoint chosen at run time: could be anything
+        ids.append(mid)
+    return bool(ids) and all(NO_DROPOUT_RE.search(m) for m in ids)
+
+
 @rule(
     "LC205",
     "pretrained-model-never-in-train-mode",
@@ -369,7 +389,7 @@ def pretrained_never_train(mod: ModuleFacts):
     ):
         return
     pre = {n for n in pretrained_names(mod) if mod.is_model(n) or "model" in mod.kinds.get(n, ())}
-    if not pre:
+    if not pre or _dropout_free_checkpoints(mod):
         return
     for c in mod.calls_attr("train"):
         recv = dotted(c.func.value)  # type: ignore[attr-defined]

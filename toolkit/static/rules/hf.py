@@ -501,6 +501,8 @@ def tok_model_mismatch(mod: ModuleFacts):
     m, t = model_ids(mod), tokenizer_ids(mod)
     if len(set(m)) != 1 or len(set(t)) != 1:
         return
+    if re.search(r"embed|sentence-transformers", m[0], re.I):
+        return  # embedding models often ship without a tokenizer of their own (BERT's)
     if _family(m[0]) != _family(t[0]):
         for c, o, mid in pretrained(mod):
             if mid == t[0] and ("Tokenizer" in o or "Processor" in o):
