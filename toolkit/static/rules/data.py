@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import MISSING, ModuleFacts, dotted, has_star_kwargs, kwarg, strip_moves
+from toolkit.static.engine import ModuleFacts, dotted, has_star_kwargs, kwarg, strip_moves
 
 TORCH = ("pytorch",)
 TRAIN_RE = re.compile(r"train", re.I)
@@ -92,8 +92,9 @@ def _distributed(mod: ModuleFacts) -> bool:
     "train-loader-not-shuffled",
     "warning",
     TORCH,
-    """Flags a training ``DataLoader`` (its variable or dataset is named ``train...``) without
-    ``shuffle=True``, a ``sampler`` or a ``batch_sampler``. Batches arrive in dataset order
+    """Flags a training ``DataLoader`` (its variable or dataset is named ``train...``) that sets
+    none of ``shuffle``, ``sampler`` or ``batch_sampler`` (an explicit ``shuffle=False`` is taken
+    as a decision). Batches arrive in dataset order
     (often sorted by class or source), so SGD sees correlated batches and the model learns the
     order. Iterable datasets (named ``...iter...``/``stream``/``pipe``, ``streaming=True``, an
     ``IterableDataset`` subclass) are skipped: the loader cannot shuffle them (``shuffle=True``
@@ -110,10 +111,9 @@ def train_not_shuffled(mod: ModuleFacts):
             continue
         if len(c.args) >= 3:  # positional shuffle
             continue
-        sh = kwarg(c, "shuffle")
-        val = mod.value_of(sh, MISSING) if sh is not None else False
-        if val is False or val is None:
-            yield Hit(c, f"training loader '{name or ds}' is not shuffled")
+        if kwarg(c, "shuffle") is not None:
+            continue  # shuffle written out (even False, e.g. a curriculum or sorted batches): a decision
+        yield Hit(c, f"training loader '{name or ds}' is not shuffled (shuffle defaults to False)")
 
 
 @rule(

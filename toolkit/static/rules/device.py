@@ -237,7 +237,15 @@ def ddp_set_device(mod: ModuleFacts):
                 f"'{ast.unparse(c.func)}()' in a multi-process (torch.distributed) script without torch.cuda.set_device: every process on a node uses GPU 0",
             )
             return
+    defaults = {  # `def f(..., device=torch.device("cuda"))`: the caller passes the real one
+        id(d)
+        for f in mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef)
+        for d in [*f.args.defaults, *f.args.kw_defaults]
+        if d is not None
+    }
     for c in mod.calls_q("torch.device"):
+        if id(c) in defaults:
+            continue
         if c.args and mod.value_of(c.args[0], None) == "cuda" and len(c.args) == 1:
             yield Hit(
                 c,

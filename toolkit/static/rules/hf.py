@@ -666,6 +666,8 @@ def generate_len(mod: ModuleFacts):
             continue
         if not mod.is_model(dotted(c.func.value)):  # type: ignore[attr-defined]
             continue
+        if len(c.args) >= 2:
+            continue  # vLLM's LLM.generate(prompts, sampling_params): not transformers' generate
         yield Hit(
             c,
             f"'{ast.unparse(c.func)}' without max_new_tokens: output is cut at max_length=20 tokens",
