@@ -1,6 +1,8 @@
 """Detection rate of the L0 analyzer on a set written blind by another engineer.
 
-    .venv/bin/python bench/static_heldout/evaluate.py [--json OUT]
+    .venv/bin/python bench/static_heldout/evaluate.py [--root DIR] [--json OUT]
+
+``--root bench/static_heldout2`` evaluates the second blind batch (29 cases, same protocol).
 
 The 35 cases in ``buggy/`` (with corrected twins in ``clean/``) were written after public bug
 reports by an engineer who did not read the analyzer or its rules (see CASES.md for the reports
@@ -40,11 +42,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--json", type=Path, default=HERE.parent / "results" / "static_heldout.json")
+    ap.add_argument(
+        "--root", type=Path, default=HERE, help="folder holding buggy/ and clean/ (default: here)"
+    )
+    ap.add_argument("--json", type=Path, default=None, help="default: bench/results/<root>.json")
     args = ap.parse_args()
+    root = args.root
+    if not (root / "buggy").is_dir() or not (root / "clean").is_dir():
+        raise SystemExit(f"--root {root}: expected a folder with buggy/ and clean/ case folders")
+    args.json = args.json or HERE.parent / "results" / f"{root.resolve().name}.json"
     rows, detected, anywhere = [], 0, 0
     clean_errors, clean_warnings = [], []
-    cases = sorted(p for p in (HERE / "buggy").iterdir() if p.is_dir())
+    cases = sorted(p for p in (root / "buggy").iterdir() if p.is_dir())
     for case in cases:
         want = marks(case)
         res = check_paths([case], config=StaticConfig())
@@ -52,7 +61,7 @@ def main() -> int:
         hits = sorted({f.code for f in on_mark if f.severity in ("error", "warning")})
         infos = sorted({f.code for f in on_mark if f.severity == "info"})
         detected += bool(hits)
-        twin = HERE / "clean" / case.name
+        twin = root / "clean" / case.name
         cres = check_paths([twin], config=StaticConfig())
         # Anywhere in the case: an error/warning (file, code) the corrected twin does not give.
         twin_keys = {(Path(f.path).name, f.code) for f in cres.findings}
