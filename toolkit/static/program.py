@@ -56,6 +56,7 @@ class FuncSummary:
     pretrained_at: int = -1  # ...as this element of a returned tuple (-1: the whole value)
     returns_eval: bool = False  # returns a model it switched to eval()
     returns_optimizer: bool = False  # returns a torch.optim (or bnb/transformers) optimizer
+    returns_loss: str = ""  # the loss class it returns ("CrossEntropyLoss"), partials included
     clears_grads: list[str] = field(default_factory=list)  # receivers of zero_grad / grad=None
     sets_eval: list[str] = field(default_factory=list)  # receivers switched to eval()
     sets_train: list[str] = field(default_factory=list)  # receivers switched to train()
@@ -465,7 +466,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         fs = owner(st.lineno)
         if fs is not None:
             fs.clears_grads.append(dotted(st.targets[0]))
-    optim = "optim" in src or "Adam" in src or "SGD" in src
+    optim = any(k in src for k in ("optim", "Adam", "SGD", "Loss", "partial", "entropy"))
     for _lo, _hi, node, fs in funcs:
         if heads or fs.sets_eval or optim:
             _returns(mod, node, fs)
@@ -499,6 +500,11 @@ def _returns(mod, node: ast.AST, fs: FuncSummary) -> None:
                 q.startswith(("torch.optim", "bnb", "bitsandbytes", "transformers")) or "." not in q
             ):
                 fs.returns_optimizer = True
+    from toolkit.static.rules.losses import loss_kind_of
+
+    kinds = {loss_kind_of(mod, r) for r in rets}
+    if len(kinds) == 1:
+        fs.returns_loss = kinds.pop()
     evald = set(fs.sets_eval)
     fs.returns_eval = any(isinstance(r, ast.Name) and r.id in evald for r in rets)
     heads = [provenance(mod, r) & set(HEADS) for r in rets]

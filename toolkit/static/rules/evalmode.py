@@ -391,10 +391,11 @@ def pretrained_never_train(mod: ModuleFacts):
     pre = {n for n in pretrained_names(mod) if mod.is_model(n) or "model" in mod.kinds.get(n, ())}
     if not pre or _dropout_free_checkpoints(mod):
         return
+    submodules = all(n.startswith("self.") for n in pre)  # pretrained parts of a wrapper Module
     for c in mod.calls_attr("train"):
         recv = dotted(c.func.value)  # type: ignore[attr-defined]
-        if recv in pre or recv not in mod.assigns or not mod.is_model(recv):
-            return  # switched to train mode (or a model we cannot tell apart from it)
+        if recv in pre or recv not in mod.assigns or not mod.is_model(recv) or submodules:
+            return  # switched to train mode (train() recurses into the wrapped pretrained parts)
     for sc in mod.bw_scopes:
         if any(e.attr == "train" and e.via for e in sc.events):
             return  # a helper in another file switches it

@@ -28,6 +28,27 @@ REGRESSION_LOSSES = {
 }
 
 
+def loss_kind_of(mod: ModuleFacts, v: ast.AST | None) -> str:
+    """The loss a value is: ``nn.CrossEntropyLoss(...)``, ``partial(F.cross_entropy, ...)``,
+    ``F.cross_entropy`` itself, or what a checked helper returns (``make_loss(cfg)``)."""
+    if isinstance(v, ast.Attribute | ast.Name):
+        last = mod.resolve(v).rsplit(".", 1)[-1]
+        return FUNCTIONAL.get(last, "")
+    if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
+        return ""
+    q = mod.resolve(v.func)
+    last = q.rsplit(".", 1)[-1]
+    if last in FUNCTIONAL.values():
+        return last
+    if last == "partial" and v.args:
+        return loss_kind_of(mod, v.args[0])
+    if mod.program is not None and q:
+        fs = mod.program.function(q, path=mod.path)
+        if fs is not None:
+            return fs.returns_loss
+    return ""
+
+
 def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
     """(call, loss class name, input expr, target expr) for every loss application
     (classification losses; ``extra`` adds more functional name -> class pairs)."""
@@ -50,9 +71,13 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
             and not isinstance(c.func, ast.Call)
             and dotted(c.func) not in lossy
         ):
-            if mod.program is None or not isinstance(c.func, ast.Name | ast.Attribute):
+            if not isinstance(c.func, ast.Name | ast.Attribute):
                 continue
-            passed = _param_loss(mod, dotted(c.func), c.lineno)  # a loss handed in by the caller
+            bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno)
+            if len(bound) == 1:  # `loss_fn = partial(F.cross_entropy, ...)` / `= make_loss(cfg)`
+                passed = loss_kind_of(mod, bound[0][0])
+            elif mod.program is not None and not bound:
+                passed = _param_loss(mod, dotted(c.func), c.lineno)  # handed in by the caller
             if passed not in functional.values():
                 continue
         kind = None
@@ -142,13 +167,26 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     if isinstance(expr, ast.Name):
         if re.search(r"logit", expr.id, re.I):
             out.add("logits")
-        vals = mod.assigns.get(expr.id, [])
+        vals = _scoped(mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0))
         if len(vals) == 1:
             out |= provenance(mod, vals[0][0], depth + 1)
         elif vals:
             provs = [provenance(mod, v, depth + 1) for v, _ in vals]
             out |= set.intersection(*provs) if provs else set()
     return out
+
+
+def _scoped(mod: ModuleFacts, vals: list, line: int) -> list:
+    """The bindings of a name that a use at ``line`` can see: those in the same function when
+    it has any (``out`` in ``forward`` is not ``out`` in ``train``), else all of them."""
+    if len(vals) < 2 or not line:
+        return vals
+    f, _key = enclosing_function(mod, line)
+    if f is None:
+        return [(v, st) for v, st in vals if enclosing_function(mod, st.lineno)[0] is None] or vals
+    lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
+    inside = [(v, st) for v, st in vals if lo <= st.lineno <= hi]
+    return inside or vals
 
 
 SEQ_HEADS = {"Softmax": "softmax", "LogSoftmax": "log_softmax", "Sigmoid": "sigmoid"}
@@ -226,12 +264,15 @@ def seq_head(mod: ModuleFacts, call: ast.Call) -> str:
 
 def enclosing_function(mod: ModuleFacts, line: int) -> tuple[ast.AST | None, str]:
     """The innermost function around ``line`` and its summary key (``f`` / ``Cls.f``)."""
-    best = None
-    for f in mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
-        if f.lineno <= line <= (f.end_lineno or f.lineno) and (
-            best is None or f.lineno > best.lineno
-        ):
-            best = f
+    at = mod._cache.get("func_at")
+    if at is None:  # line -> innermost function, built once per file
+        at = [None] * (len(mod.lines) + 2)
+        fns = sorted(mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef), key=lambda f: f.lineno)
+        for f in fns:  # outer functions first: inner ones overwrite their lines
+            hi = min(f.end_lineno or f.lineno, len(at) - 1)
+            at[f.lineno : hi + 1] = [f] * (hi - f.lineno + 1)
+        mod._cache["func_at"] = at
+    best = at[line] if 0 <= line < len(at) else None
     if best is None:
         return None, ""
     cls = getattr(best, "_lc_class", "")

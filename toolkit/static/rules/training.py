@@ -697,9 +697,10 @@ def target_not_detached(mod: ModuleFacts):
     "zero-grad-on-one-branch",
     "error",
     TORCH,
-    """Flags a function that calls ``optimizer.step()`` in both arms of an ``if`` but clears
-    gradients (``zero_grad()``) in only one of them, with nothing else in the function or its
-    callers clearing them. On the other path (often the default one, e.g. no clipping
+    """Flags a function that calls ``optimizer.step()`` on a path where gradients are not
+    cleared: ``step()`` in both arms of an ``if`` and ``zero_grad()`` in only one, or
+    ``zero_grad()`` only under a condition the step does not share (``if step % log_every ==
+    0:``), with nothing else in the function or its callers clearing them. On the other path (often the default one, e.g. no clipping
     configured) gradients are never cleared and every step applies the sum of all earlier
     gradients.""",
     "clear gradients on every path: call optimizer.zero_grad(set_to_none=True) after the if/else (or in the caller's loop)",
@@ -712,12 +713,17 @@ def zero_grad_one_branch(mod: ModuleFacts):
             continue
         steps = [e for e in opt_step_events(mod, sc) if not e.via]
         zeros = zero_grad_events(sc)
-        if len(steps) < 2 or not zeros:
+        if not steps or not zeros:
             continue
         for s in steps:
-            if any(not exclusive(z, s) for z in zeros):
-                continue  # cleared on this path
-            if not any(exclusive(s, o) and any(not exclusive(z, o) for z in zeros) for o in steps):
+            on = [z for z in zeros if not exclusive(z, s)]
+            if on:
+                if any(set(z.arms) <= set(s.arms) for z in on):
+                    continue  # cleared whenever this step runs
+                why = f"zero_grad() only runs under 'if {on[0].arms[-1][0]}'"
+            elif any(exclusive(s, o) and any(not exclusive(z, o) for z in zeros) for o in steps):
+                why = "zero_grad() is only on the other branch"
+            else:
                 continue
             if mod.program is not None and sc.name != "<module>":
                 func = sc.name.rsplit(".", 1)[-1]
@@ -730,6 +736,6 @@ def zero_grad_one_branch(mod: ModuleFacts):
                     continue  # a caller clears them
             yield Hit(
                 s.node,
-                f"'{s.text}' runs on a path where gradients are never cleared (zero_grad() is only on the other branch): they accumulate across steps",
+                f"'{s.text}' runs on a path where gradients are never cleared ({why}): they accumulate across steps",
             )
             break
