@@ -189,3 +189,124 @@ def test_target_network_outside_the_optimizer_needs_no_grad(tmp_path: Path) -> N
         )
     )
     assert found(root, "LC113") == []
+
+
+STEP_TRAINER = """\
+import torch
+import torch.nn.functional as F
+
+
+def build(epochs):
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=30)
+    return model, opt, sched
+
+
+class Trainer:
+    def __init__(self, model, opt, sched):
+        self.model, self.opt, self.sched = model, opt, sched
+
+    def _step(self, x, y):
+        self.opt.zero_grad()
+        F.cross_entropy(self.model(x), y).backward()
+        self.opt.step()
+        self.sched.step()
+
+    def fit(self, loader, epochs):
+        for _ in range(epochs):
+            CALL
+
+
+model, opt, sched = build(90)
+Trainer(model, opt, sched).fit(train_loader, 90)
+"""
+
+
+@pytest.mark.parametrize(
+    ("call", "want"),
+    [
+        ("losses = [self._step(x, y) for x, y in loader]", 1),
+        ("self._step(*next(iter(loader)))", 0),  # one step per epoch: the schedule is right
+    ],
+)
+def test_epoch_scheduler_stepped_in_a_step_method_called_per_batch(
+    tmp_path: Path, call: str, want: int
+) -> None:
+    root = write(tmp_path, {"trainer.py": STEP_TRAINER.replace("CALL", call)})
+    assert found(root, "LC112") == [("trainer.py", 20)] * want
+
+
+def test_loss_from_a_partial_and_a_helper(tmp_path: Path) -> None:
+    src = (
+        "from functools import partial\nimport torch\nimport torch.nn.functional as F\n\n\n"
+        "def make_loss():\n    return partial(F.binary_cross_entropy_with_logits, reduction='mean')\n\n\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid())\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nloss_fn = make_loss()\n"
+        "for x, y in train_loader:\n    opt.zero_grad()\n    loss_fn(model(x), y).backward()\n"
+        "    opt.step()\n"
+    )
+    root = write(tmp_path, {"t.py": src})
+    assert found(root, "LC302") == [("t.py", 15)]
+    (root / "t.py").write_text(src.replace(", torch.nn.Sigmoid()", ""))
+    assert found(root, "LC302") == []
+
+
+def test_zero_grad_only_on_logging_steps(tmp_path: Path) -> None:
+    src = (
+        "import torch\n\n\ndef opt_step(opt, step):\n    opt.step()\n    if step % 100 == 0:\n"
+        "        print(step)\n        opt.zero_grad()\n\n\n"
+        "model = torch.nn.Linear(4, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for step, (x, y) in enumerate(train_loader):\n"
+        "    torch.nn.functional.mse_loss(model(x), y).backward()\n    opt_step(opt, step)\n"
+    )
+    root = write(tmp_path, {"t.py": src})
+    assert found(root, "LC114") == [("t.py", 5)]
+    (root / "t.py").write_text(src.replace("        opt.zero_grad()\n", "    opt.zero_grad()\n"))
+    assert found(root, "LC114") == []
+
+
+def test_teacher_in_a_module_forward_with_backward_in_another_file(tmp_path: Path) -> None:
+    distill = (
+        "import torch\nimport torch.nn.functional as F\n\n\n"
+        "class Distiller(torch.nn.Module):\n    def __init__(self, student, teacher):\n"
+        "        super().__init__()\n        self.student, self.teacher = student, teacher\n\n"
+        "    def forward(self, x):\n        s = self.student(x)\n        t = self.teacher(x)\n"
+        "        return F.kl_div(F.log_softmax(s, -1), F.softmax(t, -1), reduction='batchmean')\n"
+    )
+    train = (
+        "import torch\nfrom distill import Distiller\n\n"
+        "d = Distiller(torch.nn.Linear(4, 2), torch.nn.Linear(4, 2))\n"
+        "opt = torch.optim.SGD(d.student.parameters(), lr=0.1)\n"
+        "for x, _ in train_loader:\n    opt.zero_grad()\n    d(x).backward()\n    opt.step()\n"
+    )
+    root = write(tmp_path, {"distill.py": distill, "train.py": train})
+    assert found(root, "LC113") == [("distill.py", 12)]
+    (root / "distill.py").write_text(
+        distill.replace(
+            "        t = self.teacher(x)\n",
+            "        with torch.no_grad():\n            t = self.teacher(x)\n",
+        )
+    )
+    assert found(root, "LC113") == []
+
+
+def test_pretrained_model_handed_to_a_trainer_constructor(tmp_path: Path) -> None:
+    modeling = (
+        "from transformers import AutoTokenizer, BertForTokenClassification\n\n\n"
+        "def load(name):\n    model = BertForTokenClassification.from_pretrained(name)\n"
+        "    return model, AutoTokenizer.from_pretrained(name)\n"
+    )
+    train = (
+        "import torch\nfrom modeling import load\n\n\nclass NerTrainer:\n"
+        "    def __init__(self, model, loader):\n        self.model = model\n        self.loader = loader\n"
+        "        self.opt = torch.optim.AdamW(self.model.parameters(), lr=3e-5)\n\n"
+        "    def train(self):\n        for batch in self.loader:\n            TRAIN\n"
+        "            self.model(**batch).loss.backward()\n            self.opt.step()\n"
+        "            self.opt.zero_grad()\n\n\n"
+        "model, tok = load('bert-base-cased')\nNerTrainer(model, train_loader).train()\n"
+    )
+    root = write(tmp_path, {"modeling.py": modeling, "train.py": train.replace("TRAIN", "pass")})
+    assert [f for f, _ in found(root, "LC205")] == ["train.py"]
+    (root / "train.py").write_text(train.replace("TRAIN", "self.model.train()"))
+    assert found(root, "LC205") == []

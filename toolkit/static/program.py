@@ -57,6 +57,7 @@ class FuncSummary:
     returns_eval: bool = False  # returns a model it switched to eval()
     returns_optimizer: bool = False  # returns a torch.optim (or bnb/transformers) optimizer
     returns_loss: str = ""  # the loss class it returns ("CrossEntropyLoss"), partials included
+    returns_elems: tuple[str, ...] = ()  # refs of `return a, b, c` elements (see arg_ref)
     clears_grads: list[str] = field(default_factory=list)  # receivers of zero_grad / grad=None
     sets_eval: list[str] = field(default_factory=list)  # receivers switched to eval()
     sets_train: list[str] = field(default_factory=list)  # receivers switched to train()
@@ -95,6 +96,7 @@ class CallSite:
     epoch_schedulers: tuple[tuple[int, str], ...] = ()  # (arg position, "StepLR(30)") passed
     args: tuple[str, ...] = ()  # dotted text of each positional argument ("" when not a name)
     refs: tuple[str, ...] = ()  # what each positional argument is (see arg_ref), "" unknown
+    in_loop: bool = False  # inside a loop or comprehension over a data loader (once per batch)
 
 
 @dataclass
@@ -110,6 +112,7 @@ class ModuleSummary:
     saves: bool = False  # calls torch.save (writes files that torch.load may read back)
     uses_scaler: bool = False  # creates a GradScaler
     causal_lm: bool = False  # loads a Hugging Face causal LM (which shifts labels itself)
+    trains: bool = False  # runs a backward pass
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
 
 
@@ -198,8 +201,27 @@ class Program:
             out.add((s.refs[i] if i < len(s.refs) else "", s.path))
         return out
 
+    def resolve(self, ref: str, path: str = "", depth: int = 0) -> str:
+        """Follow ``func:<q>#i`` (element i of what a checked function returns) to the ref of
+        that element; other refs unchanged."""
+        kind, _, rest = ref.partition(":")
+        if kind != "func" or "#" not in rest or depth > 3:
+            return ref
+        q, _, i = rest.rpartition("#")
+        fs = self.function(q, path=path)
+        if fs is None or not i.isdigit() or int(i) >= len(fs.returns_elems):
+            return ""
+        return self.resolve(fs.returns_elems[int(i)], fs.path, depth + 1)
+
+    def per_batch(self, path: str, func: str) -> bool:
+        """Every call of ``func`` (of file ``path``) sits in a loop or comprehension over a data
+        loader: the function runs once per batch."""
+        sites = self.callers(path, func)
+        return bool(sites) and all(s.in_loop for s in sites)
+
     def ref_head(self, ref: str, path: str = "", depth: int = 0) -> str:
         """The output head (softmax / log_softmax / sigmoid) a ref stands for, "" unknown."""
+        ref = self.resolve(ref, path)
         kind, _, q = ref.partition(":")
         if depth > 4 or not q:
             return ""
@@ -382,6 +404,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
 
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
     out.causal_lm = bool(mod.names_with("causal_lm"))
+    out.trains = bool(mod.calls_attr("backward"))
     out.uses_scaler = bool(mod.calls_q("GradScaler", "ShardedGradScaler"))
     out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
@@ -502,6 +525,8 @@ def _returns(mod, node: ast.AST, fs: FuncSummary) -> None:
                 fs.returns_optimizer = True
     from toolkit.static.rules.losses import loss_kind_of
 
+    if len(rets) == 1 and isinstance(rets[0], ast.Tuple):
+        fs.returns_elems = tuple(arg_ref(mod, el) for el in rets[0].elts)
     kinds = {loss_kind_of(mod, r) for r in rets}
     if len(kinds) == 1:
         fs.returns_loss = kinds.pop()
@@ -535,10 +560,27 @@ def arg_ref(mod, a: ast.AST) -> str:
         for r in mod.kinds.get(a.id, ()):
             if r.startswith("loss_fn:"):
                 return "loss:" + r.split(":", 1)[1]
+        sched = _sched_text(mod, a.id)
+        if sched:
+            return "sched:" + sched
         vals = mod.assigns.get(a.id, [])
+        if not vals:  # `model, opt, sched = build(cfg)`: element i of what build returns
+            for st in mod.nodes(ast.Assign):
+                t = st.targets[0]
+                if isinstance(t, ast.Tuple) and isinstance(st.value, ast.Call):
+                    names = [dotted(e) for e in t.elts]
+                    if a.id in names and not isinstance(st.value.func, ast.Call):
+                        q = mod.resolve(st.value.func)
+                        return f"func:{q}#{names.index(a.id)}" if q else ""
+            return ""
         if len(vals) != 1:
             return ""
         a = vals[0][0]
+    if isinstance(a, ast.Lambda) and isinstance(a.body, ast.Call):
+        from toolkit.static.engine import OPTIMIZER_NAMES
+
+        if mod.resolve(a.body.func).rsplit(".", 1)[-1] in OPTIMIZER_NAMES:
+            return "optim:"  # `lambda params: torch.optim.Adam(params, ...)`
     v = strip_moves(a)
     if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
         return ""
@@ -626,6 +668,12 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
     for node in mod.nodes(ast.If):
         if RANK_RE.search(cond_text(node.test)):
             ranked.append((node.body[0].lineno, node.body[-1].end_lineno or node.lineno))
+    loops = []  # line ranges of loops and comprehensions over a data loader (per batch)
+    for n in mod.nodes(ast.For, ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp):
+        it = n.iter if isinstance(n, ast.For) else n.generators[0].iter
+        if mod._loaderish(it):
+            lo = n.body[0].lineno if isinstance(n, ast.For) else n.lineno
+            loops.append((lo, n.end_lineno or n.lineno))
     evals: dict[str, list[int]] = {}
     for c in mod.calls_attr("eval"):
         if not c.args:
@@ -671,6 +719,7 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 scheds,
                 tuple(dotted(a) for a in c.args),
                 tuple(arg_ref(mod, a) for a in c.args),
+                any(lo <= line <= hi for lo, hi in loops),
             )
         )
         before.append(q)

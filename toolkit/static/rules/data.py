@@ -317,6 +317,8 @@ def _batchnorm1d_models(mod: ModuleFacts) -> list[str]:
                 bn = cs is not None and cs.batchnorm
             elif last == "Sequential":
                 bn = _has_bn1d(mod, inner)
+            elif last in mod.functions and q == last:  # `model = mlp(32)`: a builder in this file
+                bn = _has_bn1d(mod, mod.functions[last])
             if bn:
                 out.append(name)
     return out

@@ -371,6 +371,26 @@ def _dropout_free_checkpoints(mod: ModuleFacts) -> bool:
     return bool(ids) and all(NO_DROPOUT_RE.search(m) for m in ids)
 
 
+def _handed_pretrained(mod: ModuleFacts) -> set[str]:
+    """``self.model`` set in ``__init__`` from a parameter that every caller fills with a
+    ``from_pretrained`` model (directly, or as an element of a loader helper's tuple)."""
+    from toolkit.static.rules.training import _resolved_refs
+
+    out = set()
+    for name, vals in mod.assigns.items():
+        if not name.startswith("self.") or len(vals) != 1 or not mod.is_model(name):
+            continue
+        refs = _resolved_refs(mod, name, vals[0][1].lineno)
+        if refs and all(
+            r.startswith("func:")
+            and r.endswith(".from_pretrained")
+            and not any(k in r for k in ("Tokenizer", "Config", "Processor"))
+            for r in refs
+        ):
+            out.add(name)
+    return out
+
+
 @rule(
     "LC205",
     "pretrained-model-never-in-train-mode",
@@ -389,11 +409,19 @@ def pretrained_never_train(mod: ModuleFacts):
     ):
         return
     pre = {n for n in pretrained_names(mod) if mod.is_model(n) or "model" in mod.kinds.get(n, ())}
+    if mod.program is not None:
+        pre |= _handed_pretrained(mod)
     if not pre or _dropout_free_checkpoints(mod):
         return
     submodules = all(n.startswith("self.") for n in pre)  # pretrained parts of a wrapper Module
+    plain_classes = {  # classes here that are not nn.Modules: their .train() is a training run
+        n.name for n in mod.nodes(ast.ClassDef) if n.name not in mod.module_classes
+    }
     for c in mod.calls_attr("train"):
         recv = dotted(c.func.value)  # type: ignore[attr-defined]
+        v = c.func.value  # type: ignore[attr-defined]
+        if isinstance(v, ast.Call) and dotted(v.func) in plain_classes:
+            continue  # `NerTrainer(cfg, model, loader).train()`
         if recv in pre or recv not in mod.assigns or not mod.is_model(recv) or submodules:
             return  # switched to train mode (train() recurses into the wrapped pretrained parts)
     for sc in mod.bw_scopes:

@@ -448,6 +448,24 @@ def _fresh_params(mod: ModuleFacts, e, loop: ast.AST | None) -> bool:
     "construct the optimizer (and scheduler) once before the training loop",
 )
 def optimizer_in_loop(mod: ModuleFacts):
+    from toolkit.static.engine import OPTIMIZER_NAMES
+
+    for sc in _step_functions(mod):  # a train_step(...) called per batch builds its optimizer
+        for e in sc.events:
+            if e.via or e.loops or not isinstance(e.node, ast.Call):
+                continue
+            last = e.q.rsplit(".", 1)[-1]
+            builds = last in OPTIMIZER_NAMES and (e.q.startswith("torch.optim") or e.q == last)
+            if not builds and e.q and "." not in e.q:
+                fs = mod.program.function(e.q, path=mod.path)
+                builds = (fs is not None and fs.returns_optimizer) or "optim:" in _resolved_refs(
+                    mod, e.q, e.line
+                )
+            if builds:
+                yield Hit(
+                    e.node,
+                    f"'{e.text}' builds a new optimizer in '{sc.node.name}()', which is called once per batch: optimizer state is reset every step",
+                )
     for sc in mod.bw_scopes:
         for lid, evs in training_loops(mod, sc):
             for e in evs:
@@ -570,6 +588,7 @@ def _passed_epoch_scheduler(mod: ModuleFacts, sc, recv: str) -> str:
     "call scheduler.step() once per epoch (after the batch loop), or size the schedule in steps",
 )
 def epoch_scheduler_per_batch(mod: ModuleFacts):
+    yield from _step_function_scheduler(mod)
     for sc in mod.bw_scopes:
         for s in sched_step_events(mod, sc):
             if not s.loops or any(is_mod_test(t) for t in s.ifs):
@@ -588,6 +607,48 @@ def epoch_scheduler_per_batch(mod: ModuleFacts):
             yield Hit(
                 s.node,
                 f"'{s.text}' runs every batch but '{s.recv}' is {what}, a schedule counted in epochs: it runs through in the first epoch(s)",
+            )
+
+
+def _step_functions(mod: ModuleFacts):
+    """Functions that run one training step (backward + optimizer step, no loop of their own)
+    and are called per batch: every call sits in a loop or comprehension (any checked file)."""
+    if mod.program is None:
+        return
+    for sc in mod.bw_scopes:
+        if sc.node is None or not isinstance(sc.node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        bws = [b for b in backward_events(sc) if not b.via]
+        if not bws or any(b.loops for b in bws):
+            continue
+        if mod.program.per_batch(mod.path, sc.node.name):
+            yield sc
+
+
+def _resolved_refs(mod: ModuleFacts, name: str, line: int) -> set[str]:
+    """What a parameter or ``self.x`` set from a constructor parameter is, across callers."""
+    from toolkit.static.rules.losses import _param_values
+
+    return {mod.program.resolve(r, p) for r, p in _param_values(mod, name, line)}
+
+
+def _step_function_scheduler(mod: ModuleFacts):
+    for sc in _step_functions(mod):
+        for s in sched_step_events(mod, sc):
+            if s.loops or s.via or any(is_mod_test(t) for t in s.ifs):
+                continue
+            found = _epoch_scheduler(mod, s.recv)
+            if found is not None:
+                what = f"{found[0]}({found[1]})" if found[1] else found[0]
+            else:
+                refs = _resolved_refs(mod, s.recv, s.line)
+                scheds = {r.split(":", 1)[1] for r in refs if r.startswith("sched:")}
+                if len(scheds) != 1 or len(refs) != 1:
+                    continue
+                what = scheds.pop()
+            yield Hit(
+                s.node,
+                f"'{s.text}' runs in '{sc.node.name}()', which is called once per batch, but '{s.recv}' is {what}, a schedule counted in epochs: it runs through in the first epoch(s)",
             )
 
 
@@ -659,7 +720,10 @@ def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
 def target_not_detached(mod: ModuleFacts):
     from toolkit.static.rules.losses import REGRESSION_LOSSES, loss_calls
 
-    if not mod.calls_attr("backward"):
+    if not mod.calls_attr("backward") and not (
+        mod.program is not None  # the loss is built here (a Distiller.forward), backward elsewhere
+        and any(m.trains for m in mod.program.neighbours(mod))
+    ):
         return
     from toolkit.static.rules.evalmode import _optimized_names
 
