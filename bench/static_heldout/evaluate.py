@@ -57,12 +57,16 @@ def main() -> int:
     for case in cases:
         want = marks(case)
         res = check_paths([case], config=StaticConfig())
+        if res.parse_errors:
+            raise SystemExit(f"{case}: {res.parse_errors}")
         on_mark = [f for f in res.findings if (Path(f.path).name, f.line) in want]
         hits = sorted({f.code for f in on_mark if f.severity in ("error", "warning")})
         infos = sorted({f.code for f in on_mark if f.severity == "info"})
         detected += bool(hits)
         twin = root / "clean" / case.name
         cres = check_paths([twin], config=StaticConfig())
+        if cres.parse_errors:
+            raise SystemExit(f"{twin}: {cres.parse_errors}")
         # Anywhere in the case: an error/warning (file, code) the corrected twin does not give.
         twin_keys = {(Path(f.path).name, f.code) for f in cres.findings}
         diff = sorted(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,11 +23,14 @@ from toolkit.static.engine import cond_text, dotted, strip_moves
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
 BUILTINS = frozenset(dir(__import__("builtins")))
-NOT_CHECKED = frozenset(
-    (*sys.stdlib_module_names, "torch", "numpy", "np", "F", "nn", "optim", "dist", "pd", "plt",
-     "transformers", "datasets", "accelerate", "peft", "trl", "tqdm", "wandb", "mlflow",
-     "einops", "timm", "torchvision", "lightning", "pytorch_lightning", "deepspeed", "sklearn",
-     "scipy", "matplotlib", "yaml", "PIL", "safetensors", "tokenizers", "vllm", "sglang")
+NOT_CHECKED = frozenset(  # library tops no project names a file after (not "datasets", "data")
+    ("torch", "numpy", "np", "F", "nn", "dist", "pd", "plt", "transformers", "accelerate",
+     "peft", "trl", "tqdm", "wandb", "mlflow", "einops", "timm", "torchvision", "lightning",
+     "pytorch_lightning", "deepspeed", "sklearn", "scipy", "matplotlib", "yaml", "PIL",
+     "safetensors", "vllm", "sglang", "os", "sys", "re", "json", "math", "time", "logging",
+     "argparse", "pathlib", "itertools", "functools", "collections", "typing", "subprocess",
+     "shutil", "random", "copy", "glob", "pickle", "warnings", "dataclasses", "datetime",
+     "contextlib")
 )  # fmt: skip
 CALLER_CONTEXT = (
     "no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)", "LR(",
@@ -97,6 +99,7 @@ class CallSite:
     args: tuple[str, ...] = ()  # dotted text of each positional argument ("" when not a name)
     refs: tuple[str, ...] = ()  # what each positional argument is (see arg_ref), "" unknown
     in_loop: bool = False  # inside a loop or comprehension over a data loader (once per batch)
+    target: str = ""  # the name the result is assigned to (`train_loader = make(...)`), "" none
 
 
 @dataclass
@@ -113,6 +116,7 @@ class ModuleSummary:
     uses_scaler: bool = False  # creates a GradScaler
     causal_lm: bool = False  # loads a Hugging Face causal LM (which shifts labels itself)
     trains: bool = False  # runs a backward pass
+    bn1d: bool = False  # trains a model built with nn.BatchNorm1d (a batch of one raises)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
 
 
@@ -405,6 +409,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
     out.causal_lm = bool(mod.names_with("causal_lm"))
     out.trains = bool(mod.calls_attr("backward"))
+    out.bn1d = out.trains and "BatchNorm1d" in mod.source
     out.uses_scaler = bool(mod.calls_q("GradScaler", "ShardedGradScaler"))
     out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
@@ -668,6 +673,13 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
     for node in mod.nodes(ast.If):
         if RANK_RE.search(cond_text(node.test)):
             ranked.append((node.body[0].lineno, node.body[-1].end_lineno or node.lineno))
+    targets: dict[int, str] = {}  # call -> the name its result is assigned to
+    for st in mod.nodes(ast.Assign):
+        if isinstance(st.value, ast.Call):
+            t = st.targets[0]
+            targets[id(st.value)] = (
+                dotted(t) if not isinstance(t, ast.Tuple) else ",".join(dotted(e) for e in t.elts)
+            )
     loops = []  # line ranges of loops and comprehensions over a data loader (per batch)
     for n in mod.nodes(ast.For, ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp):
         it = n.iter if isinstance(n, ast.For) else n.generators[0].iter
@@ -720,6 +732,7 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 tuple(dotted(a) for a in c.args),
                 tuple(arg_ref(mod, a) for a in c.args),
                 any(lo <= line <= hi for lo, hi in loops),
+                targets.get(id(c), ""),
             )
         )
         before.append(q)

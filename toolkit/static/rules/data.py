@@ -138,6 +138,30 @@ def shuffle_sampler(mod: ModuleFacts):
             )
 
 
+def _builder_sites(mod: ModuleFacts, c: ast.Call):
+    """(function name, call sites) when DataLoader ``c`` is built in a function of this file
+    that other checked files call."""
+    from toolkit.static.rules.losses import enclosing_function
+
+    f, key = enclosing_function(mod, c.lineno)
+    if f is None or "." in key or mod.program is None:
+        return "", []
+    return key, [s for s in mod.program.callers(mod.path, key) if s.path != mod.path]
+
+
+def _train_site(fname: str, site) -> bool:
+    """The call site uses the loader for training (by the name it binds, or the builder's)."""
+    names = site.target.split(",")
+    if any(EVAL_RE.search(n) for n in names) and not any(TRAIN_RE.search(n) for n in names):
+        return False
+    return bool(TRAIN_RE.search(site.target) or TRAIN_RE.search(fname)) or site.target in (
+        "loader",
+        "dataloader",
+        "dl",
+        "data_loader",
+    )
+
+
 @rule(
     "LC503",
     "ddp-without-distributed-sampler",
@@ -150,6 +174,21 @@ def shuffle_sampler(mod: ModuleFacts):
     "pass sampler=DistributedSampler(dataset) (and shuffle=False) to the training loader",
 )
 def ddp_sampler(mod: ModuleFacts):
+    if not _distributed(mod) and mod.program is not None:
+        # a loader builder called by a DDP script in another file: point at the DataLoader
+        for c, name, _ds in loaders(mod):
+            if has_star_kwargs(c) or kwarg(c, "sampler") is not None:
+                continue
+            if kwarg(c, "batch_sampler") is not None or (name and EVAL_RE.search(name)):
+                continue
+            fname, sites = _builder_sites(mod, c)
+            modules = {m.path: m for m in mod.program.modules}
+            hit = [s for s in sites if modules[s.path].distributed and _train_site(fname, s)]
+            if hit:
+                yield Hit(
+                    c,
+                    f"{fname}() builds this DataLoader without a DistributedSampler and the DDP script {Path(hit[0].path).name}:{hit[0].line} trains on it: every rank sees the same data",
+                )
     if not _distributed(mod) or mod.calls_q("DistributedSampler") or mod.imported("accelerate"):
         return
     for c, name, ds in loaders(mod):
@@ -172,6 +211,8 @@ def ddp_sampler(mod: ModuleFacts):
             if fs is None or fs.builds_loader != "plain":
                 continue
             # the training loader: by its name, its builder's name, or a loop that trains on it
+            if fs.path in {m.path for m in mod.program.modules}:
+                continue  # reported where the loader is built (see above)
             if _is_train_loader(name, "") or TRAIN_RE.search(fs.name) or _trains_on(mod, name):
                 yield Hit(
                     v,
@@ -344,23 +385,30 @@ def _has_bn1d(mod: ModuleFacts, node: ast.AST) -> bool:
     "pass drop_last=True to the training DataLoader",
 )
 def batchnorm_last_batch(mod: ModuleFacts):
-    if not mod.trains or not (mod.calls_q("DataLoader") or mod.program is not None):
+    if mod.program is not None and not mod.trains:
+        # `make_loaders()` here, called by a file that trains a BatchNorm1d model: point at
+        # the training DataLoader that keeps its last partial batch
+        modules = {m.path: m for m in mod.program.modules}
+        for c, name, ds in loaders(mod):
+            if has_star_kwargs(c) or kwarg(c, "batch_sampler") is not None:
+                continue
+            if mod.value_of(kwarg(c, "drop_last"), False) or len(c.args) >= 9:
+                continue
+            if not _is_train_loader(name, ds):
+                continue
+            fname, sites = _builder_sites(mod, c)
+            hit = [s for s in sites if modules[s.path].bn1d]
+            if hit:
+                yield Hit(
+                    c,
+                    f"training loader '{name or ds}' keeps a last partial batch (no drop_last=True) and {Path(hit[0].path).name} trains a model with BatchNorm1d on it ({fname}() called at line {hit[0].line}): a last batch of one sample raises in training mode",
+                )
+        return
+    if not mod.trains or not mod.calls_q("DataLoader"):
         return
     models = _batchnorm1d_models(mod)
     if not models:
         return
-    if mod.program is not None:  # `train_loader, val_loader = make_loaders(...)` elsewhere
-        for st in mod.nodes(ast.Assign):
-            v = st.value
-            if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
-                continue
-            fs = mod.program.function(mod.resolve(v.func), exclude_path=mod.path)
-            if fs is not None and fs.train_loader_keeps_last:
-                yield Hit(
-                    v,
-                    f"'{dotted(v.func)}()' builds a training loader that keeps a last partial batch ({Path(fs.path).name}:{fs.train_loader_keeps_last}, no drop_last=True) and '{models[0]}' has BatchNorm1d: a last batch of one sample raises in training mode",
-                    "pass drop_last=True to the training DataLoader where it is built",
-                )
     for c, name, ds in loaders(mod):
         if has_star_kwargs(c) or not _is_train_loader(name, ds):
             continue
