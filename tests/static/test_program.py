@@ -228,7 +228,9 @@ def test_ddp_loader_built_in_another_file(tmp_path: Path, fn: str, want: int):
     got = codes(root, "LC503")
     assert len(got) == want, got
     if want:
-        assert got[0][0] == "train.py" and "make_loader()" in got[0][2]
+        # reported where the loader is built (the line to fix), naming the DDP script
+        assert got[0][0] == "helpers.py" and "make_loader()" in got[0][2]
+        assert "train.py:10" in got[0][2]
     assert codes(root, "LC504") == []  # set_epoch is called by run_epoch in helpers.py
 
 

@@ -1189,8 +1189,11 @@ def run_rules(
             sup = noqa.get(line, MISSING)
             if sup is None or (sup is not MISSING and r.code in sup):  # type: ignore[operator]
                 continue
+            # A test file is not a training run: its hygiene warnings (eval mode, devices,
+            # loaders, checkpoints) are reported as info; errors keep their severity.
+            sev = "info" if facts.is_test and r.severity == "warning" else r.severity
             findings.append(
-                Finding(r.code, r.name, r.severity, path, line, col, h.message, h.fix or r.fix)
+                Finding(r.code, r.name, sev, path, line, col, h.message, h.fix or r.fix)
             )
     findings.sort(key=lambda f: (f.line, f.col, f.code))
     if internal:

@@ -24,8 +24,19 @@ from toolkit.static.engine import calls_in, cond_text, dotted, strip_moves
 
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
 # call sites are recorded (for the callee's rules) only in files that can give them a context
+BUILTINS = frozenset(dir(__import__("builtins")))
+NOT_CHECKED = frozenset(  # library tops no project names a file after (not "datasets", "data")
+    ("torch", "numpy", "np", "F", "nn", "dist", "pd", "plt", "transformers", "accelerate",
+     "peft", "trl", "tqdm", "wandb", "mlflow", "einops", "timm", "torchvision", "lightning",
+     "pytorch_lightning", "deepspeed", "sklearn", "scipy", "matplotlib", "yaml", "PIL",
+     "safetensors", "vllm", "sglang", "os", "sys", "re", "json", "math", "time", "logging",
+     "argparse", "pathlib", "itertools", "functools", "collections", "typing", "subprocess",
+     "shutil", "random", "copy", "glob", "pickle", "warnings", "dataclasses", "datetime",
+     "contextlib")
+)  # fmt: skip
 CALLER_CONTEXT = (
     "no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)", "LR(",
+    "Loss(",
 )  # fmt: skip
 RANK_RE = re.compile(
     r"rank|main_process|is_main|master|is_world_process_zero|local_main|global_zero|gpu_id\s*==\s*0",
@@ -57,9 +68,13 @@ class FuncSummary:
     line: int
     params: list[str] = field(default_factory=list)
     returns: str = ""  # one of HEADS when every return ends with it, else ""
+    returns_ref: str = ""  # "cls:<q>" / "func:<q>": returns what a checked class/function makes
     returns_pretrained: bool = False  # returns a model built by from_pretrained
     pretrained_at: int = -1  # ...as this element of a returned tuple (-1: the whole value)
     returns_eval: bool = False  # returns a model it switched to eval()
+    returns_optimizer: bool = False  # returns a torch.optim (or bnb/transformers) optimizer
+    returns_loss: str = ""  # the loss class it returns ("CrossEntropyLoss"), partials included
+    returns_elems: tuple[str, ...] = ()  # refs of `return a, b, c` elements (see arg_ref)
     clears_grads: list[str] = field(default_factory=list)  # receivers of zero_grad / grad=None
     sets_eval: list[str] = field(default_factory=list)  # receivers switched to eval()
     sets_train: list[str] = field(default_factory=list)  # receivers switched to train()
@@ -67,6 +82,7 @@ class FuncSummary:
     steps_scheduler: bool = False
     backward: bool = False  # runs a backward pass (loss.backward(), accelerator.backward(...))
     builds_loader: str = ""  # "sampler" / "plain" (a DataLoader without any sampler) / ""
+    train_loader_keeps_last: int = 0  # line of a training DataLoader without drop_last=True
     loader_line: int = 0
     sets_epoch: bool = False
 
@@ -79,6 +95,7 @@ class ClassSummary:
     forward_head: str = ""  # softmax / log_softmax / sigmoid when forward always ends with it
     batchnorm: bool = False  # builds nn.BatchNorm1d layers (a batch of one raises in training)
     mode_dependent: bool = True  # has layers train()/eval() changes (dropout, batch norm, ...)
+    forward_ref: str = ""  # "cls:<q>": forward returns a submodule of a class in another file
 
 
 @dataclass
@@ -94,6 +111,10 @@ class CallSite:
     caller: str = "<module>"  # the function the call is in
     prior: tuple[str, ...] = ()  # callees called earlier in the same function (most recent last)
     epoch_schedulers: tuple[tuple[int, str], ...] = ()  # (arg position, "StepLR(30)") passed
+    args: tuple[str, ...] = ()  # dotted text of each positional argument ("" when not a name)
+    refs: tuple[str, ...] = ()  # what each positional argument is (see arg_ref), "" unknown
+    in_loop: bool = False  # inside a loop or comprehension over a data loader (once per batch)
+    target: str = ""  # the name the result is assigned to (`train_loader = make(...)`), "" none
 
 
 @dataclass
@@ -106,6 +127,11 @@ class ModuleSummary:
     sets_epoch: bool = False
     distributed: bool = False
     is_run: bool = False  # a script or training code (see rules.names.is_run_file)
+    saves: bool = False  # calls torch.save (writes files that torch.load may read back)
+    uses_scaler: bool = False  # creates a GradScaler
+    causal_lm: bool = False  # loads a Hugging Face causal LM (which shifts labels itself)
+    trains: bool = False  # runs a backward pass
+    bn1d: bool = False  # trains a model built with nn.BatchNorm1d (a batch of one raises)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
     size: int = 0  # AST nodes: what the file costs to analyze
 
@@ -165,6 +191,136 @@ class Program:
                     if hit:
                         self.run_closure.update(hit)
                         break
+        self._propagate()
+
+    def param_refs(self, path: str, func: str, param: str) -> set[tuple[str, str]]:
+        """What the callers pass as parameter ``param`` of function ``func`` (``"f"`` or
+        ``"Cls.__init__"``) of file ``path``: (argument ref or "" when unknown, caller's path)
+        for each call site."""
+        fs = next(
+            (
+                f
+                for f in self.funcs.get(func.rsplit(".", 1)[-1], [])
+                if f.path == path and f.name == func
+            ),
+            None,
+        )
+        if fs is None or param not in fs.params:
+            return set()
+        cls, _, name = func.rpartition(".")
+        i = fs.params.index(param)
+        if cls:
+            if name != "__init__":
+                return set()
+            sites = self.callers(path, cls)  # constructor calls
+            i -= 1  # self
+        else:
+            sites = self.callers(path, name)
+        out = set()
+        for s in sites:
+            out.add((s.refs[i] if i < len(s.refs) else "", s.path))
+        return out
+
+    def resolve(self, ref: str, path: str = "", depth: int = 0) -> str:
+        """Follow ``func:<q>#i`` (element i of what a checked function returns) to the ref of
+        that element; other refs unchanged."""
+        kind, _, rest = ref.partition(":")
+        if kind != "func" or "#" not in rest or depth > 3:
+            return ref
+        q, _, i = rest.rpartition("#")
+        fs = self.function(q, path=path)
+        if fs is None or not i.isdigit() or int(i) >= len(fs.returns_elems):
+            return ""
+        return self.resolve(fs.returns_elems[int(i)], fs.path, depth + 1)
+
+    def per_batch(self, path: str, func: str) -> bool:
+        """Every call of ``func`` (of file ``path``) sits in a loop or comprehension over a data
+        loader: the function runs once per batch."""
+        sites = self.callers(path, func)
+        return bool(sites) and all(s.in_loop for s in sites)
+
+    def ref_head(self, ref: str, path: str = "", depth: int = 0) -> str:
+        """The output head (softmax / log_softmax / sigmoid) a ref stands for, "" unknown."""
+        ref = self.resolve(ref, path)
+        kind, _, q = ref.partition(":")
+        if depth > 4 or not q:
+            return ""
+        if kind == "head":
+            return q
+        if kind == "cls":
+            cs = self.cls(q)
+            if cs is None:
+                return ""
+            return cs.forward_head or self.ref_head(cs.forward_ref, cs.path, depth + 1)
+        if kind == "func":
+            fs = self.function(q, path=path)
+            if fs is None:
+                return ""
+            return fs.returns or self.ref_head(fs.returns_ref, fs.path, depth + 1)
+        return ""
+
+    def _propagate(self) -> None:
+        """Mode switches made by a helper's helper: ``validate(model)`` calls
+        ``predict(model)``, which calls ``model.eval()``, so ``validate`` switches the model its
+        caller passes too (receivers mapped through parameter positions, three levels)."""
+        switching = {
+            k for k, fss in self.funcs.items() if any(f.sets_eval or f.sets_train for f in fss)
+        }
+        for _ in range(3):
+            changed = False
+            for m in self.modules:
+                for site in m.calls:
+                    if site.caller == "<module>" or not site.args:
+                        continue
+                    if site.q.rsplit(".", 1)[-1] not in switching:
+                        continue
+                    callee = self.function(site.q, path=site.path)
+                    caller = self.function(site.caller, path=site.path)
+                    if callee is None or caller is None or callee is caller:
+                        continue
+                    for attr in ("sets_eval", "sets_train"):
+                        for recv in getattr(callee, attr):
+                            head, _, rest = recv.partition(".")
+                            if head not in callee.params:
+                                continue
+                            i = callee.params.index(head)
+                            arg = site.args[i] if i < len(site.args) else ""
+                            if not arg or arg.split(".", 1)[0] not in caller.params:
+                                continue
+                            mapped = arg + ("." + rest if rest else "")
+                            if mapped not in getattr(caller, attr):
+                                getattr(caller, attr).append(mapped)
+                                switching.add(caller.name.rsplit(".", 1)[-1])
+                                changed = True
+            if not changed:
+                break
+
+    def neighbours(self, mod) -> list[ModuleSummary]:
+        """``mod``'s own summary, the checked files it imports and those that import it."""
+        own = set(self._mod_names.get(mod.path, []))
+        out = [m for m in self.modules if m.path == mod.path]
+        out += self.imported_modules(mod)
+        for m in self.modules:
+            if (
+                m.path != mod.path
+                and m not in out
+                and any(o in own or o.rsplit(".", 1)[0] in own for o in m.imports)
+            ):
+                out.append(m)
+        return out
+
+    def imported_modules(self, mod) -> list[ModuleSummary]:
+        """The checked files ``mod`` imports (by the dotted names its imports resolve to)."""
+        own = set(self._mod_names.get(mod.path, []))
+        out: list[ModuleSummary] = []
+        for origin in set(mod.imports.values()):
+            parts = origin.split(".")
+            for i in range(len(parts), 0, -1):
+                name = ".".join(parts[:i])
+                if name in self.all_names and name not in own:
+                    out += [m for m in self.modules if name in m.names and m not in out]
+                    break
+        return out
 
     def reaches(self, mod) -> bool:
         """``mod`` imports something from another checked file (its facts then depend on them)."""
@@ -267,6 +423,11 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     from toolkit.static.rules.names import is_run_file
 
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
+    out.causal_lm = bool(mod.names_with("causal_lm"))
+    out.trains = bool(mod.calls_attr("backward"))
+    out.bn1d = out.trains and "BatchNorm1d" in mod.source
+    out.uses_scaler = bool(mod.calls_q("GradScaler", "ShardedGradScaler"))
+    out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
     out.imports = sorted(set(mod.imports.values()))
     out.size = mod.size
@@ -287,7 +448,11 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         out.classes[cname] = ClassSummary(
             cname, module, mod.path, head, bn, mode_dependent(mod, cls)
         )
-    heads = any(k in src for k in ("softmax", "sigmoid", "logits", "from_pretrained"))
+        if not head:
+            out.classes[cname].forward_ref = _forward_ref(mod, cls)
+    heads = any(
+        k in src for k in ("softmax", "sigmoid", "Softmax", "Sigmoid", "logits", "from_pretrained")
+    )
     loader_calls = mod.calls_q("DataLoader")
     funcs = []
     for node in [*mod.by_type.get(ast.FunctionDef, []), *mod.by_type.get(ast.AsyncFunctionDef, [])]:
@@ -344,16 +509,16 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         fs = owner(st.lineno)
         if fs is not None:
             fs.clears_grads.append(dotted(st.targets[0]))
+    optim = any(k in src for k in ("optim", "Adam", "SGD", "Loss", "partial", "entropy"))
     returns = None
     for _lo, _hi, node, fs in funcs:
-        if heads or fs.sets_eval:
+        if heads or fs.sets_eval or optim:
             if returns is None:
                 returns = _Returns(mod)
             _returns(mod, node, fs, returns)
         if loader_calls:
-            _loaders(node, loader_calls, fs)
-    if any(k in src for k in CALLER_CONTEXT):
-        _call_sites(mod, out, owner)
+            _loaders(node, loader_calls, fs, mod.lines)
+    _call_sites(mod, out, owner)
     return out
 
 
@@ -378,17 +543,117 @@ def _returns(mod, node: ast.AST, fs: FuncSummary, returns: _Returns) -> None:
     rets = returns.within(lo, hi)
     if not rets:
         return
+    from toolkit.static.engine import OPTIMIZER_NAMES
+
+    for r in rets:
+        v = strip_moves(r)
+        if isinstance(v, ast.Name):
+            vals = mod.assigns.get(v.id, [])
+            v = vals[-1][0] if vals else v
+        if isinstance(v, ast.Call) and not isinstance(v.func, ast.Call):
+            q = mod.resolve(v.func)
+            if q.rsplit(".", 1)[-1] in OPTIMIZER_NAMES and (
+                q.startswith(("torch.optim", "bnb", "bitsandbytes", "transformers")) or "." not in q
+            ):
+                fs.returns_optimizer = True
+    from toolkit.static.rules.losses import loss_kind_of
+
+    if len(rets) == 1 and isinstance(rets[0], ast.Tuple):
+        fs.returns_elems = tuple(arg_ref(mod, el) for el in rets[0].elts)
+    kinds = {loss_kind_of(mod, r) for r in rets}
+    if len(kinds) == 1:
+        fs.returns_loss = kinds.pop()
     evald = set(fs.sets_eval)
     fs.returns_eval = any(isinstance(r, ast.Name) and r.id in evald for r in rets)
     heads = [provenance(mod, r) & set(HEADS) for r in rets]
     if all(len(h) == 1 for h in heads) and len(set.union(*heads)) == 1:
         fs.returns = next(iter(heads[0]))
+    elif len(rets) == 1:
+        ref = arg_ref(mod, rets[0])
+        fs.returns_ref = ref if ref.startswith(("cls:", "func:")) else ""
     for r in rets:
         elts = r.elts if isinstance(r, ast.Tuple) else [r]
         for i, el in enumerate(elts):
             if _is_pretrained(mod, el):
                 fs.returns_pretrained = True
                 fs.pretrained_at = i if isinstance(r, ast.Tuple) else -1
+
+
+def arg_ref(mod, a: ast.AST) -> str:
+    """What an argument (or returned value) is, for rules in other files: ``head:softmax`` (a
+    model whose output ends with softmax, known here), ``loss:CrossEntropyLoss`` (a loss
+    object), ``cls:<q>`` (an instance of class ``q``), ``func:<q>`` (what function ``q``
+    returns); "" when unknown. Follows ``.to()``/``.cuda()`` and one local assignment."""
+    from toolkit.static.rules.losses import FUNCTIONAL, _model_head
+
+    if isinstance(a, ast.Name):
+        head = _model_head(mod, a.id, 0)
+        if head:
+            return "head:" + head
+        for r in mod.kinds.get(a.id, ()):
+            if r.startswith("loss_fn:"):
+                return "loss:" + r.split(":", 1)[1]
+        sched = _sched_text(mod, a.id)
+        if sched:
+            return "sched:" + sched
+        vals = mod.assigns.get(a.id, [])
+        if not vals:  # `model, opt, sched = build(cfg)`: element i of what build returns
+            for st in mod.nodes(ast.Assign):
+                t = st.targets[0]
+                if isinstance(t, ast.Tuple) and isinstance(st.value, ast.Call):
+                    names = [dotted(e) for e in t.elts]
+                    if a.id in names and not isinstance(st.value.func, ast.Call):
+                        q = mod.resolve(st.value.func)
+                        return f"func:{q}#{names.index(a.id)}" if q else ""
+            return ""
+        if len(vals) != 1:
+            return ""
+        a = vals[0][0]
+    if isinstance(a, ast.Lambda) and isinstance(a.body, ast.Call):
+        from toolkit.static.engine import OPTIMIZER_NAMES
+
+        if mod.resolve(a.body.func).rsplit(".", 1)[-1] in OPTIMIZER_NAMES:
+            return "optim:"  # `lambda params: torch.optim.Adam(params, ...)`
+    v = strip_moves(a)
+    if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
+        return ""
+    callee = dotted(v.func)
+    if mod.is_model(callee) and not callee.rsplit(".", 1)[-1][:1].isupper():
+        return ""  # a model's forward output, not a constructor or helper result
+    q = mod.resolve(v.func)
+    last = q.rsplit(".", 1)[-1]
+    if not q or "." in q.split("(")[0] and q.split(".")[0] in ("self",):
+        return ""
+    if last in FUNCTIONAL.values():
+        return "loss:" + last
+    if last in mod.module_classes:
+        from toolkit.static.rules.losses import _class_head
+
+        head = _class_head(mod, mod.module_classes[last], 0)
+        return "head:" + head if head else "cls:" + q
+    if last == "Sequential":
+        from toolkit.static.rules.losses import seq_head
+
+        head = seq_head(mod, v)
+        return "head:" + head if head else ""
+    return ("cls:" if last[:1].isupper() else "func:") + q
+
+
+def _forward_ref(mod, cls: ast.ClassDef) -> str:
+    """``cls.forward`` returns ``self.sub(...)`` whose class is defined in another file."""
+    for item in cls.body:
+        if isinstance(item, ast.FunctionDef) and item.name == "forward":
+            rets = [
+                n.value for n in ast.walk(item) if isinstance(n, ast.Return) and n.value is not None
+            ]
+            if len(rets) != 1 or not isinstance(rets[0], ast.Call):
+                return ""
+            callee = dotted(rets[0].func)
+            vals = mod.assigns.get(callee, []) if callee.startswith("self.") else []
+            if len(vals) == 1:
+                ref = arg_ref(mod, vals[0][0])
+                return ref if ref.startswith("cls:") else ""
+    return ""
 
 
 def _is_pretrained(mod, v: ast.AST) -> bool:
@@ -404,13 +669,24 @@ def _is_pretrained(mod, v: ast.AST) -> bool:
     return False
 
 
-def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary) -> None:
+TRAIN_LINE_RE = re.compile(r"^\s*\w*train\w*\s*=", re.I)
+
+
+def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary, lines: list[str]) -> None:
     lo, hi = node.lineno, getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
     for c in calls:
         if lo <= c.lineno <= hi:
             has = any(k.arg in ("sampler", "batch_sampler") or k.arg is None for k in c.keywords)
             fs.builds_loader = "sampler" if has or fs.builds_loader == "sampler" else "plain"
             fs.loader_line = fs.loader_line or c.lineno
+            drop = any(k.arg in ("drop_last", "batch_sampler") or k.arg is None for k in c.keywords)
+            ds = dotted(c.args[0]) if c.args else ""
+            if (
+                not drop
+                and len(c.args) < 9
+                and (TRAIN_LINE_RE.search(lines[c.lineno - 1]) or "train" in ds.lower())
+            ):
+                fs.train_loader_keeps_last = fs.train_loader_keeps_last or c.lineno
 
 
 def _call_sites(mod, out: ModuleSummary, owner) -> None:
@@ -425,6 +701,19 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
     for node in mod.nodes(ast.If):
         if rank_test(cond_text(node.test)):
             ranked.append((node.body[0].lineno, node.body[-1].end_lineno or node.lineno))
+    targets: dict[int, str] = {}  # call -> the name its result is assigned to
+    for st in mod.nodes(ast.Assign):
+        if isinstance(st.value, ast.Call):
+            t = st.targets[0]
+            targets[id(st.value)] = (
+                dotted(t) if not isinstance(t, ast.Tuple) else ",".join(dotted(e) for e in t.elts)
+            )
+    loops = []  # line ranges of loops and comprehensions over a data loader (per batch)
+    for n in mod.nodes(ast.For, ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp):
+        it = n.iter if isinstance(n, ast.For) else n.generators[0].iter
+        if mod._loaderish(it):
+            lo = n.body[0].lineno if isinstance(n, ast.For) else n.lineno
+            loops.append((lo, n.end_lineno or n.lineno))
     evals: dict[str, list[int]] = {}
     for c in mod.calls_attr("eval"):
         if not c.args:
@@ -447,7 +736,10 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
         q = mod.resolve(f)
         if not q:
             continue
-        if tf is ast.Attribute and q.split(".", 1)[0] not in imports:
+        top = q.split(".", 1)[0]
+        if top in NOT_CHECKED or (top == q and top in BUILTINS):
+            continue  # a library or builtin callee: never a function of the checked files
+        if tf is ast.Attribute and top not in imports:
             if not (type(f.value) is ast.Name and f.value.id == "self"):
                 continue  # a method call on an object: not resolvable by name
         fs = owner(c.lineno)
@@ -474,6 +766,10 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 caller,
                 tuple(before[-12:]),
                 scheds,
+                tuple(dotted(a) for a in c.args),
+                tuple(arg_ref(mod, a) for a in c.args),
+                any(lo <= line <= hi for lo, hi in loops),
+                targets.get(id(c), ""),
             )
         )
         before.append(q)

@@ -3,7 +3,7 @@ import torch
 
 model = Net()
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-ckpt = torch.load("last.pt")  # expect: LC701, LC702
+ckpt = torch.load("last.pt")  # expect: LC702  (no LC701: this script writes its own checkpoints)
 model.load_state_dict(ckpt["model"], strict=False)  # expect: LC706
 optimizer.load_state_dict(ckpt["optim"])
 torch.manual_seed(ckpt["seed"])

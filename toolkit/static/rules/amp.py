@@ -39,7 +39,11 @@ def _autocast_calls(mod: ModuleFacts):
 
 
 def _uses_scaler(mod: ModuleFacts) -> bool:
-    return bool(mod.calls_q("GradScaler", "ShardedGradScaler")) or bool(mod.names_with("scaler"))
+    """A GradScaler is made here, or in a checked file this one imports (a wrapper such as
+    ``AmpStepper`` that owns the scaler)."""
+    if mod.calls_q("GradScaler", "ShardedGradScaler") or mod.names_with("scaler"):
+        return True
+    return mod.program is not None and any(m.uses_scaler for m in mod.program.imported_modules(mod))
 
 
 def _managed(mod: ModuleFacts) -> bool:

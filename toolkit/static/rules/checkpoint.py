@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import ModuleFacts, dotted, kwarg
@@ -16,6 +17,16 @@ def _torch_calls(mod: ModuleFacts, name: str):
     return [c for c in mod.calls_q(name) if mod.resolve(c.func) == f"torch.{name}"]
 
 
+def _saves_nearby(mod: ModuleFacts) -> bool:
+    """This file, or a checked file in the same folder, calls ``torch.save``."""
+    if _torch_calls(mod, "save"):
+        return True
+    if mod.program is None:
+        return False
+    folder = Path(mod.path).parent
+    return any(m.saves and Path(m.path).parent == folder for m in mod.program.modules)
+
+
 @rule(
     "LC701",
     "torch-load-without-weights-only",
@@ -25,7 +36,8 @@ def _torch_calls(mod: ModuleFacts, name: str):
     PyTorch older than 2.6, where the default unpickles arbitrary objects (code execution from an
     untrusted checkpoint). Retired where the project's pins (or, with no pin, the installed
     torch) guarantee 2.6 or newer: the default is then ``weights_only=True`` and the hazard is
-    gone.""",
+    gone. Not flagged where the file, or a checked file in its folder, writes checkpoints with
+    ``torch.save``: the program reads back files it made itself.""",
     "pass weights_only=True when the file holds only tensors/state_dicts (weights_only=False only for trusted files that pickle other objects), or require torch>=2.6",
 )
 def load_weights_only(mod: ModuleFacts):
@@ -33,6 +45,8 @@ def load_weights_only(mod: ModuleFacts):
     if pin is not None and pin.at_least((2, 6)):
         return
     why = f" ({pin.source})" if pin is not None else ""
+    if _saves_nearby(mod):
+        return
     for c in _torch_calls(mod, "load"):
         if kwarg(c, "weights_only") is None and not any(k.arg is None for k in c.keywords):
             yield Hit(

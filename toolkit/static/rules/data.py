@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import MISSING, ModuleFacts, dotted, has_star_kwargs, kwarg, strip_moves
+from toolkit.static.engine import ModuleFacts, dotted, has_star_kwargs, kwarg, strip_moves
 
 TORCH = ("pytorch",)
 TRAIN_RE = re.compile(r"train", re.I)
@@ -32,6 +32,45 @@ def _is_train_loader(name: str, ds: str) -> bool:
     return bool(TRAIN_RE.search(both)) and not EVAL_RE.search(name)
 
 
+ITERABLE_RE = re.compile(r"(iter|stream|pipe)", re.I)
+
+
+def _trains_on(mod: ModuleFacts, name: str) -> bool:
+    """A ``for ... in name`` loop (or ``enumerate(name)``) whose body runs backward()."""
+    for loop in mod.nodes(ast.For):
+        it = loop.iter
+        if isinstance(it, ast.Call) and dotted(it.func) in ("enumerate", "tqdm") and it.args:
+            it = it.args[0]
+        if dotted(it) == name and any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "backward"
+            for n in ast.walk(loop)
+        ):
+            return True
+    return False
+
+
+def _iterable_dataset(mod: ModuleFacts, ds: str) -> bool:
+    """``ds`` is (by its name, or its class in this file) an iterable-style dataset: a
+    ``train_iterator``, a streaming dataset, a datapipe, an ``IterableDataset`` subclass."""
+    if not ds:
+        return False
+    if ITERABLE_RE.search(ds.rsplit(".", 1)[-1]):
+        return True
+    for v, _st in mod.assigns.get(ds, []):
+        if isinstance(v, ast.Call):
+            if mod.value_of(kwarg(v, "streaming"), None) is True:
+                return True
+            name = dotted(v.func)
+            if any(
+                c.name == name and any("IterableDataset" in dotted(b) for b in c.bases)
+                for c in mod.nodes(ast.ClassDef)
+            ):
+                return True
+    return False
+
+
 def _uses_cuda(mod: ModuleFacts) -> bool:
     if mod.calls_attr("cuda"):
         return True
@@ -53,25 +92,28 @@ def _distributed(mod: ModuleFacts) -> bool:
     "train-loader-not-shuffled",
     "warning",
     TORCH,
-    """Flags a training ``DataLoader`` (its variable or dataset is named ``train...``) without
-    ``shuffle=True``, a ``sampler`` or a ``batch_sampler``. Batches arrive in dataset order
+    """Flags a training ``DataLoader`` (its variable or dataset is named ``train...``) that sets
+    none of ``shuffle``, ``sampler`` or ``batch_sampler`` (an explicit ``shuffle=False`` is taken
+    as a decision). Batches arrive in dataset order
     (often sorted by class or source), so SGD sees correlated batches and the model learns the
-    order. (Iterable datasets, which cannot be shuffled by the loader, should shuffle
-    upstream.)""",
+    order. Iterable datasets (named ``...iter...``/``stream``/``pipe``, ``streaming=True``, an
+    ``IterableDataset`` subclass) are skipped: the loader cannot shuffle them (``shuffle=True``
+    raises), they shuffle upstream.""",
     "pass shuffle=True (or a shuffling sampler such as DistributedSampler)",
 )
 def train_not_shuffled(mod: ModuleFacts):
     for c, name, ds in loaders(mod):
         if has_star_kwargs(c) or not _is_train_loader(name, ds):
             continue
+        if _iterable_dataset(mod, ds):
+            continue  # DataLoader(shuffle=True) raises on an IterableDataset: it shuffles upstream
         if any(kwarg(c, k) is not None for k in ("sampler", "batch_sampler")):
             continue
         if len(c.args) >= 3:  # positional shuffle
             continue
-        sh = kwarg(c, "shuffle")
-        val = mod.value_of(sh, MISSING) if sh is not None else False
-        if val is False or val is None:
-            yield Hit(c, f"training loader '{name or ds}' is not shuffled")
+        if kwarg(c, "shuffle") is not None:
+            continue  # shuffle written out (even False, e.g. a curriculum or sorted batches): a decision
+        yield Hit(c, f"training loader '{name or ds}' is not shuffled (shuffle defaults to False)")
 
 
 @rule(
@@ -96,6 +138,30 @@ def shuffle_sampler(mod: ModuleFacts):
             )
 
 
+def _builder_sites(mod: ModuleFacts, c: ast.Call):
+    """(function name, call sites) when DataLoader ``c`` is built in a function of this file
+    that other checked files call."""
+    from toolkit.static.rules.losses import enclosing_function
+
+    f, key = enclosing_function(mod, c.lineno)
+    if f is None or "." in key or mod.program is None:
+        return "", []
+    return key, [s for s in mod.program.callers(mod.path, key) if s.path != mod.path]
+
+
+def _train_site(fname: str, site) -> bool:
+    """The call site uses the loader for training (by the name it binds, or the builder's)."""
+    names = site.target.split(",")
+    if any(EVAL_RE.search(n) for n in names) and not any(TRAIN_RE.search(n) for n in names):
+        return False
+    return bool(TRAIN_RE.search(site.target) or TRAIN_RE.search(fname)) or site.target in (
+        "loader",
+        "dataloader",
+        "dl",
+        "data_loader",
+    )
+
+
 @rule(
     "LC503",
     "ddp-without-distributed-sampler",
@@ -108,6 +174,21 @@ def shuffle_sampler(mod: ModuleFacts):
     "pass sampler=DistributedSampler(dataset) (and shuffle=False) to the training loader",
 )
 def ddp_sampler(mod: ModuleFacts):
+    if not _distributed(mod) and mod.program is not None:
+        # a loader builder called by a DDP script in another file: point at the DataLoader
+        for c, name, _ds in loaders(mod):
+            if has_star_kwargs(c) or kwarg(c, "sampler") is not None:
+                continue
+            if kwarg(c, "batch_sampler") is not None or (name and EVAL_RE.search(name)):
+                continue
+            fname, sites = _builder_sites(mod, c)
+            modules = {m.path: m for m in mod.program.modules}
+            hit = [s for s in sites if modules[s.path].distributed and _train_site(fname, s)]
+            if hit:
+                yield Hit(
+                    c,
+                    f"{fname}() builds this DataLoader without a DistributedSampler and the DDP script {Path(hit[0].path).name}:{hit[0].line} trains on it: every rank sees the same data",
+                )
     if not _distributed(mod) or mod.calls_q("DistributedSampler") or mod.imported("accelerate"):
         return
     for c, name, ds in loaders(mod):
@@ -121,13 +202,18 @@ def ddp_sampler(mod: ModuleFacts):
     if mod.program is None:
         return
     for name, vals in mod.assigns.items():  # a loader built by a helper in another checked file
-        if not _is_train_loader(name, ""):
+        if EVAL_RE.search(name):
             continue
         for v, _ in vals:
             if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
                 continue
             fs = mod.program.function(mod.resolve(v.func), exclude_path=mod.path)
-            if fs is not None and fs.builds_loader == "plain":
+            if fs is None or fs.builds_loader != "plain":
+                continue
+            # the training loader: by its name, its builder's name, or a loop that trains on it
+            if fs.path in {m.path for m in mod.program.modules}:
+                continue  # reported where the loader is built (see above)
+            if _is_train_loader(name, "") or TRAIN_RE.search(fs.name) or _trains_on(mod, name):
                 yield Hit(
                     v,
                     f"'{name}' comes from {fs.name}() ({Path(fs.path).name}:{fs.loader_line}), which builds a DataLoader without a sampler: under DDP every rank sees the same data",
@@ -272,6 +358,8 @@ def _batchnorm1d_models(mod: ModuleFacts) -> list[str]:
                 bn = cs is not None and cs.batchnorm
             elif last == "Sequential":
                 bn = _has_bn1d(mod, inner)
+            elif last in mod.functions and q == last:  # `model = mlp(32)`: a builder in this file
+                bn = _has_bn1d(mod, mod.functions[last])
             if bn:
                 out.append(name)
     return out
@@ -297,6 +385,25 @@ def _has_bn1d(mod: ModuleFacts, node: ast.AST) -> bool:
     "pass drop_last=True to the training DataLoader",
 )
 def batchnorm_last_batch(mod: ModuleFacts):
+    if mod.program is not None and not mod.trains:
+        # `make_loaders()` here, called by a file that trains a BatchNorm1d model: point at
+        # the training DataLoader that keeps its last partial batch
+        modules = {m.path: m for m in mod.program.modules}
+        for c, name, ds in loaders(mod):
+            if has_star_kwargs(c) or kwarg(c, "batch_sampler") is not None:
+                continue
+            if mod.value_of(kwarg(c, "drop_last"), False) or len(c.args) >= 9:
+                continue
+            if not _is_train_loader(name, ds):
+                continue
+            fname, sites = _builder_sites(mod, c)
+            hit = [s for s in sites if modules[s.path].bn1d]
+            if hit:
+                yield Hit(
+                    c,
+                    f"training loader '{name or ds}' keeps a last partial batch (no drop_last=True) and {Path(hit[0].path).name} trains a model with BatchNorm1d on it ({fname}() called at line {hit[0].line}): a last batch of one sample raises in training mode",
+                )
+        return
     if not mod.trains or not mod.calls_q("DataLoader"):
         return
     models = _batchnorm1d_models(mod)

@@ -180,7 +180,9 @@ def model_not_moved(mod: ModuleFacts):
     TORCH,
     """Flags ``x.to(device)`` / ``x.cuda()`` / ``x.half()`` as a bare statement on a tensor (a
     batch from a loader or a tensor built with ``torch.*``). Unlike ``Module.to``, ``Tensor.to``
-    is not in-place: it returns a new tensor and ``x`` stays where it was.""",
+    is not in-place: it returns a new tensor and ``x`` stays where it was. A batch used as a
+    mapping (``model(**batch)``, ``batch["input_ids"]``) is a ``BatchEncoding``, whose ``.to()``
+    is in place: not flagged.""",
     "assign the result: x = x.to(device)",
 )
 def to_discarded(mod: ModuleFacts):
@@ -205,6 +207,7 @@ def to_discarded(mod: ModuleFacts):
                     and "model" not in ks
                     and not mod.is_model(recv)
                     and _only_tensors(mod, recv)
+                    and not (f.attr == "to" and _used_as_mapping(mod, recv))
                 ):
                     yield Hit(
                         node,
@@ -231,16 +234,44 @@ def ddp_set_device(mod: ModuleFacts):
         if not c.args and not c.keywords and not dotted(c.func.value).startswith("torch"):  # type: ignore[attr-defined]
             yield Hit(
                 c,
-                f"'{ast.unparse(c.func)}()' under DDP without torch.cuda.set_device: every rank uses GPU 0",
+                f"'{ast.unparse(c.func)}()' in a multi-process (torch.distributed) script without torch.cuda.set_device: every process on a node uses GPU 0",
             )
             return
+    defaults = {  # `def f(..., device=torch.device("cuda"))`: the caller passes the real one
+        id(d)
+        for f in mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef)
+        for d in [*f.args.defaults, *f.args.kw_defaults]
+        if d is not None
+    }
     for c in mod.calls_q("torch.device"):
+        if id(c) in defaults:
+            continue
         if c.args and mod.value_of(c.args[0], None) == "cuda" and len(c.args) == 1:
             yield Hit(
                 c,
-                "torch.device('cuda') under DDP without torch.cuda.set_device: every rank uses GPU 0",
+                "torch.device('cuda') in a multi-process (torch.distributed) script without torch.cuda.set_device: every process on a node uses GPU 0",
             )
             return
+
+
+def _used_as_mapping(mod: ModuleFacts, name: str) -> bool:
+    """``name`` is used as a mapping (``**name``, ``name["key"]``, ``name.items()``): a
+    ``BatchEncoding`` from a tokenizer/collator, whose ``.to()`` moves it in place."""
+    key = f"mapping:{name}"
+    if key not in mod._cache:
+        hit = any(k.arg is None and dotted(k.value) == name for k in mod.nodes(ast.keyword))
+        hit = hit or any(
+            dotted(n.value) == name
+            and isinstance(n.slice, ast.Constant)
+            and isinstance(n.slice.value, str)
+            for n in mod.nodes(ast.Subscript)
+        )
+        hit = hit or any(
+            c.func.attr in ("items", "keys", "values") and dotted(c.func.value) == name  # type: ignore[attr-defined]
+            for c in mod.calls_attr("items", "keys", "values")
+        )
+        mod._cache[key] = hit
+    return mod._cache[key]
 
 
 def _only_tensors(mod: ModuleFacts, name: str) -> bool:

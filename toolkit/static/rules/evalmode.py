@@ -179,10 +179,14 @@ def eval_without_eval_mode(mod: ModuleFacts):
     )
     if file_evals and mod.program is None:
         return  # one file on its own: an eval() anywhere may be the caller's
+    if not file_evals:
+        yield from _shared_epoch_without_modes(mod)
     if not (mod.calls_q("no_grad", "inference_mode") or mod.imported("torch.no_grad")):
         return
     trains_anywhere = bool(mod.calls_attr("train"))
     for sc in mod.scopes:
+        if _in_pipeline_class(mod, sc):
+            continue  # a pipeline (components load in eval mode) or a trainer (owns the modes)
         bws = backward_events(sc)
         evals = _mode_events(mod, sc, "eval") + [
             e for e in sc.events if e.attr == "eval" and e.via and isinstance(e.node, ast.Call)
@@ -218,6 +222,51 @@ def eval_without_eval_mode(mod: ModuleFacts):
                 f"'{text}(...)' is evaluated{where} but '{text}.eval()' is not called before it: dropout/BatchNorm stay in training mode",
             )
             return
+
+
+def _shared_epoch_without_modes(mod: ModuleFacts):
+    """One function runs both the training and the evaluation pass (backward only under
+    ``if training:``) and nothing in the file ever calls ``eval()``/``train()``: the
+    evaluation pass runs with dropout on and BatchNorm updating its statistics."""
+    if mod.calls_attr("train"):
+        return
+    for sc in mod.scopes:
+        if sc.node is None or _in_pipeline_class(mod, sc):
+            continue
+        bws = backward_events(sc)
+        if not bws or not all(b.arms for b in bws):
+            continue  # backward runs unconditionally: a training-only function
+        keys = {k for b in bws for k in b.arms}
+        # a condition whose other arm never runs backward (not the AMP/non-AMP if/else)
+        gates = {k for k in keys if (k[0], 1 - k[1]) not in keys}
+        if not gates or not all(any(k in gates for k in b.arms) for b in bws):
+            continue
+        for e in model_call_events(mod, sc):
+            if not e.loops or any(k in gates for k in e.arms):
+                continue
+            text = dotted(e.node.func)
+            if _mode_free(mod, text):
+                continue
+            cond = next(iter(gates))[0]
+            yield Hit(
+                e.node,
+                f"'{text}(...)' serves the training and the evaluation pass (backward only when '{cond}') but the model is never switched to eval()/train(): evaluation runs with dropout on and BatchNorm updating its statistics",
+            )
+            return
+
+
+def _in_pipeline_class(mod: ModuleFacts, sc) -> bool:
+    """``sc`` is a method of a class deriving from a ``...Pipeline`` (diffusers'
+    ``DiffusionPipeline``, transformers' ``Pipeline``: inference wrappers whose models are
+    loaded with ``from_pretrained`` and so are in eval mode) or from a ``...Trainer`` (HF/TRL
+    trainers switch modes in ``train()``/``evaluate()``; a no-grad forward inside a training
+    step, e.g. reference log-probs, runs in train mode on purpose)."""
+    if not sc.cls:
+        return False
+    return any(
+        c.name == sc.cls and any(dotted(b).endswith(("Pipeline", "Trainer")) for b in c.bases)
+        for c in mod.nodes(ast.ClassDef)
+    )
 
 
 @rule(
@@ -302,6 +351,46 @@ def pretrained_names(mod: ModuleFacts) -> set[str]:
     return pre
 
 
+NO_DROPOUT_RE = re.compile(
+    r"llama|mistral|mixtral|qwen|gemma|olmo|deepseek|smollm|phi-3|phi-4", re.I
+)  # families whose configs default to no dropout (attention_dropout = 0, no hidden dropout)
+
+
+def _dropout_free_checkpoints(mod: ModuleFacts) -> bool:
+    """Every model loaded here is a literal checkpoint of a family without dropout: eval and
+    train mode compute the same thing, the missing train() changes nothing."""
+    ids = []
+    for c in mod.calls_attr("from_pretrained"):
+        q = mod.resolve(c.func)
+        if any(k in q for k in ("Tokenizer", "Config", "Processor")):
+            continue
+        mid = mod.value_of(c.args[0], None) if c.args else None
+        if not isinstance(mid, str):
+            return False  # a checkpoint chosen at run time: could be anything
+        ids.append(mid)
+    return bool(ids) and all(NO_DROPOUT_RE.search(m) for m in ids)
+
+
+def _handed_pretrained(mod: ModuleFacts) -> set[str]:
+    """``self.model`` set in ``__init__`` from a parameter that every caller fills with a
+    ``from_pretrained`` model (directly, or as an element of a loader helper's tuple)."""
+    from toolkit.static.rules.training import _resolved_refs
+
+    out = set()
+    for name, vals in mod.assigns.items():
+        if not name.startswith("self.") or len(vals) != 1 or not mod.is_model(name):
+            continue
+        refs = _resolved_refs(mod, name, vals[0][1].lineno)
+        if refs and all(
+            r.startswith("func:")
+            and r.endswith(".from_pretrained")
+            and not any(k in r for k in ("Tokenizer", "Config", "Processor"))
+            for r in refs
+        ):
+            out.add(name)
+    return out
+
+
 @rule(
     "LC205",
     "pretrained-model-never-in-train-mode",
@@ -320,12 +409,21 @@ def pretrained_never_train(mod: ModuleFacts):
     ):
         return
     pre = {n for n in pretrained_names(mod) if mod.is_model(n) or "model" in mod.kinds.get(n, ())}
-    if not pre:
+    if mod.program is not None:
+        pre |= _handed_pretrained(mod)
+    if not pre or _dropout_free_checkpoints(mod):
         return
+    submodules = all(n.startswith("self.") for n in pre)  # pretrained parts of a wrapper Module
+    plain_classes = {  # classes here that are not nn.Modules: their .train() is a training run
+        n.name for n in mod.nodes(ast.ClassDef) if n.name not in mod.module_classes
+    }
     for c in mod.calls_attr("train"):
         recv = dotted(c.func.value)  # type: ignore[attr-defined]
-        if recv in pre or recv not in mod.assigns or not mod.is_model(recv):
-            return  # switched to train mode (or a model we cannot tell apart from it)
+        v = c.func.value  # type: ignore[attr-defined]
+        if isinstance(v, ast.Call) and dotted(v.func) in plain_classes:
+            continue  # `NerTrainer(cfg, model, loader).train()`
+        if recv in pre or recv not in mod.assigns or not mod.is_model(recv) or submodules:
+            return  # switched to train mode (train() recurses into the wrapped pretrained parts)
     for sc in mod.bw_scopes:
         if any(e.attr == "train" and e.via for e in sc.events):
             return  # a helper in another file switches it

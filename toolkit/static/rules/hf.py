@@ -138,7 +138,17 @@ def right_padding(mod: ModuleFacts):
         if mod.value_of(kwarg(c, "padding_side"), None) == "left":
             return
     toks = mod.names_with("tokenizer") | {"tokenizer", "tok"}
+    # Only prompts tokenized where generate() runs (same function, or module level): padded
+    # training text tokenized in a preprocessing function is not a generate() prompt.
+    near_generate = {
+        id(e.node)
+        for sc in mod.scopes
+        if any(e.attr == "generate" for e in sc.events)
+        for e in sc.events
+    }
     for c in mod.calls_with_kw("padding"):  # a hit needs padding=...
+        if id(c) not in near_generate:
+            continue
         name = dotted(c.func)
         if name in toks or (
             isinstance(c.func, ast.Attribute)
@@ -223,6 +233,31 @@ def load_best(mod: ModuleFacts):
                 yield Hit(c, f"save_steps={ss} is not a multiple of eval_steps={es}")
 
 
+def _enclosing_function(mod: ModuleFacts, line: int) -> ast.AST | None:
+    best = None
+    for f in mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
+        if f.lineno <= line <= (f.end_lineno or f.lineno):
+            if best is None or f.lineno > best.lineno:
+                best = f
+    return best
+
+
+def _binding_before(mod: ModuleFacts, name: str, use: ast.AST, calls) -> ast.Call | None:
+    """The ``TrainingArguments(...)`` call bound to ``name`` that reaches ``use``: the last
+    assignment before it in the same function (a name reused across test methods or
+    functions is a different variable in each)."""
+    where = _enclosing_function(mod, use.lineno)
+    best = None
+    for v, st in mod.assigns.get(name, []):
+        if not (isinstance(v, ast.Call) and v in calls) or st.lineno > use.lineno:
+            continue
+        if _enclosing_function(mod, st.lineno) is not where:
+            continue
+        if best is None or st.lineno > best[0]:
+            best = (st.lineno, v)
+    return best[1] if best else None
+
+
 @rule(
     "LC805",
     "eval-strategy-without-eval-dataset",
@@ -234,19 +269,15 @@ def load_best(mod: ModuleFacts):
     "pass eval_dataset=... to the Trainer, or set eval_strategy='no'",
 )
 def eval_no_dataset(mod: ModuleFacts):
-    names = {}
-    for k, vals in mod.assigns.items():
-        for v, _ in vals:
-            if isinstance(v, ast.Call) and v in _training_args(mod):
-                names[k] = v
+    targs = _training_args(mod)
     for t in mod.calls_q(*TRAINERS):
         if has_star_kwargs(t) or kwarg(t, "eval_dataset") is not None:
             continue
         a = kwarg(t, "args")
         args_call = (
             a
-            if isinstance(a, ast.Call) and a in _training_args(mod)
-            else names.get(dotted(a))
+            if isinstance(a, ast.Call) and a in targs
+            else _binding_before(mod, dotted(a), t, targs)
             if a is not None
             else None
         )
@@ -470,6 +501,8 @@ def tok_model_mismatch(mod: ModuleFacts):
     m, t = model_ids(mod), tokenizer_ids(mod)
     if len(set(m)) != 1 or len(set(t)) != 1:
         return
+    if re.search(r"embed|sentence-transformers", m[0], re.I):
+        return  # embedding models often ship without a tokenizer of their own (BERT's)
     if _family(m[0]) != _family(t[0]):
         for c, o, mid in pretrained(mod):
             if mid == t[0] and ("Tokenizer" in o or "Processor" in o):
@@ -576,16 +609,29 @@ def trust_remote(mod: ModuleFacts):
     "seq-classification-pad-id-unset",
     "error",
     HF,
-    """Flags a ``...ForSequenceClassification`` model whose tokenizer gets a new ``pad_token``
-    while ``model.config.pad_token_id`` is never set. Decoder models (GPT-2, Llama) pick the
+    """Flags a ``...ForSequenceClassification`` model, loaded from a base checkpoint of a family
+    without a pad token (GPT-2, Llama, Mistral, Falcon, Pythia...), whose tokenizer gets a new
+    ``pad_token`` while ``model.config.pad_token_id`` is never set. Decoder models (GPT-2, Llama) pick the
     last non-pad token for classification using ``config.pad_token_id``; unset, batches larger
     than 1 raise "Cannot handle batch sizes > 1 if no padding token is defined".""",
     "set model.config.pad_token_id = tokenizer.pad_token_id",
 )
 def seqcls_pad(mod: ModuleFacts):
-    cls = [c for c, o, _ in pretrained(mod) if "SequenceClassification" in o]
+    # Only base checkpoints of a family whose config has no pad id (gpt2, Llama, Mistral...):
+    # a checkpoint given by a variable, or already trained as a classifier/reward model,
+    # usually carries pad_token_id in its config.
+    cls = [
+        c
+        for c, o, mid in pretrained(mod)
+        if "SequenceClassification" in o
+        and mid
+        and NO_PAD_RE.search(mid)
+        and not re.search(r"classif|reward|rm\b|-rm|sentiment", mid, re.I)
+    ]
     if not cls or not any(True for _ in _attr_assigned(mod, "pad_token")):
         return
+    if mod.imported("trl"):
+        return  # TRL's trainers score sequences with the tokenizer's pad id, not the config's
     if any(True for _ in _attr_assigned(mod, "pad_token_id")) or any(
         kwarg(c, "pad_token_id") is not None for c in cls
     ):
@@ -620,6 +666,8 @@ def generate_len(mod: ModuleFacts):
             continue
         if not mod.is_model(dotted(c.func.value)):  # type: ignore[attr-defined]
             continue
+        if len(c.args) >= 2:
+            continue  # vLLM's LLM.generate(prompts, sampling_params): not transformers' generate
         yield Hit(
             c,
             f"'{ast.unparse(c.func)}' without max_new_tokens: output is cut at max_length=20 tokens",
@@ -693,6 +741,9 @@ def optimizer_before_peft(mod: ModuleFacts):
             )
 
 
+TENSOR_CTORS = ("torch.tensor", "torch.as_tensor", "torch.LongTensor", "torch.from_numpy")
+
+
 def _shifted(mod: ModuleFacts, expr: ast.AST | None, start: int, depth: int = 0) -> bool:
     """``expr`` is ``x[..., 1:]`` (start=1) / ``x[:, :-1]`` (start=0) on the last axis, possibly
     through ``.contiguous()`` / ``.clone()`` or one assignment."""
@@ -701,7 +752,11 @@ def _shifted(mod: ModuleFacts, expr: ast.AST | None, start: int, depth: int = 0)
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
         if expr.func.attr in ("contiguous", "clone", "to", "long"):
             return _shifted(mod, expr.func.value, start, depth + 1)
+        if mod.resolve(expr.func) in TENSOR_CTORS and expr.args:
+            return _shifted(mod, expr.args[0], start, depth + 1)
         return False
+    if isinstance(expr, ast.Call) and mod.resolve(expr.func) in TENSOR_CTORS and expr.args:
+        return _shifted(mod, expr.args[0], start, depth + 1)
     if isinstance(expr, ast.Name):
         vals = mod.assigns.get(expr.id, [])
         return len(vals) == 1 and _shifted(mod, vals[0][0], start, depth + 1)
@@ -732,6 +787,7 @@ def _shifted(mod: ModuleFacts, expr: ast.AST | None, start: int, depth: int = 0)
 )
 def labels_shifted_twice(mod: ModuleFacts):
     causal = mod.names_with("causal_lm")
+    yield from _shifted_batches(mod, causal)
     if not causal:
         return
     for c in mod.all_calls:
@@ -746,4 +802,33 @@ def labels_shifted_twice(mod: ModuleFacts):
             yield Hit(
                 c,
                 f"labels '{ast.unparse(labels)}' are already shifted by one, and '{callee}' (a causal LM) shifts them again: it learns to predict two tokens ahead",
+            )
+
+
+def _shifted_batches(mod: ModuleFacts, causal: set[str]):
+    """A batch built as ``{"input_ids": ids[:-1], "labels": ids[1:]}`` (a collate function or a
+    dataset) next to a Hugging Face causal LM, which shifts ``labels`` again: the model is
+    loaded in this file, in a checked file this one imports, or in one that imports it."""
+    if "labels" not in mod.source or "input_ids" not in mod.source:
+        return
+    if not causal and not (
+        mod.program is not None and any(m.causal_lm for m in mod.program.neighbours(mod))
+    ):
+        return
+    for d in mod.nodes(ast.Dict):
+        keys = {
+            k.value: v
+            for k, v in zip(d.keys, d.values, strict=False)
+            if isinstance(k, ast.Constant) and isinstance(k.value, str)
+        }
+        lab, ids = keys.get("labels"), keys.get("input_ids")
+        if lab is None or ids is None:
+            continue
+        if _shifted(mod, lab, 1) and _shifted(mod, ids, 0):
+            at = lab
+            if isinstance(lab, ast.Name) and len(mod.assigns.get(lab.id, [])) == 1:
+                at = mod.assigns[lab.id][0][0]  # where the shift is written
+            yield Hit(
+                at,
+                f"labels '{ast.unparse(lab)}' are shifted by one next to input_ids '{ast.unparse(ids)}', and the causal LM they are fed to shifts labels again: it learns to predict two tokens ahead",
             )

@@ -28,6 +28,27 @@ REGRESSION_LOSSES = {
 }
 
 
+def loss_kind_of(mod: ModuleFacts, v: ast.AST | None) -> str:
+    """The loss a value is: ``nn.CrossEntropyLoss(...)``, ``partial(F.cross_entropy, ...)``,
+    ``F.cross_entropy`` itself, or what a checked helper returns (``make_loss(cfg)``)."""
+    if isinstance(v, ast.Attribute | ast.Name):
+        last = mod.resolve(v).rsplit(".", 1)[-1]
+        return FUNCTIONAL.get(last, "")
+    if not isinstance(v, ast.Call) or isinstance(v.func, ast.Call):
+        return ""
+    q = mod.resolve(v.func)
+    last = q.rsplit(".", 1)[-1]
+    if last in FUNCTIONAL.values():
+        return last
+    if last == "partial" and v.args:
+        return loss_kind_of(mod, v.args[0])
+    if mod.program is not None and q:
+        fs = mod.program.function(q, path=mod.path)
+        if fs is not None:
+            return fs.returns_loss
+    return ""
+
+
 def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
     """(call, loss class name, input expr, target expr) for every loss application
     (classification losses; ``extra`` adds more functional name -> class pairs)."""
@@ -44,12 +65,21 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
         else:
             q = mod.resolve(c.func)
         last = q.rsplit(".", 1)[-1]
+        passed = ""
         if (
             last not in functional
             and not isinstance(c.func, ast.Call)
             and (not lossy or dotted(c.func) not in lossy)
         ):
-            continue
+            if not isinstance(c.func, ast.Name | ast.Attribute):
+                continue
+            bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno)
+            if len(bound) == 1:  # `loss_fn = partial(F.cross_entropy, ...)` / `= make_loss(cfg)`
+                passed = loss_kind_of(mod, bound[0][0])
+            elif mod.program is not None and not bound:
+                passed = _param_loss(mod, dotted(c.func), c.lineno)  # handed in by the caller
+            if passed not in functional.values():
+                continue
         kind = None
         if last in functional and (
             q.startswith("torch.") or q.startswith("F.") or "functional" in q
@@ -59,6 +89,8 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
             inner = mod.resolve(c.func.func).rsplit(".", 1)[-1]
             if inner in functional.values():
                 kind = inner
+        elif passed:
+            kind = passed
         else:
             for r in mod.kinds.get(dotted(c.func), ()):
                 if r.startswith("loss_fn:"):
@@ -80,12 +112,14 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     if isinstance(expr, ast.Call):
         q = mod.resolve(expr.func)
         last = q.rsplit(".", 1)[-1]
-        head = _model_head(mod, dotted(expr.func), depth)
+        head = _model_head(mod, dotted(expr.func), depth, expr.lineno)
         if head:
             out.add(head)
             return out
         if last in ("softmax", "log_softmax", "sigmoid"):
             out.add(last)
+        elif last == "Sequential" and (h := seq_head(mod, expr)):
+            out.add(h)  # `return nn.Sequential(*layers)` ending with nn.Softmax
         elif (
             mod.program is not None
             and q
@@ -133,13 +167,26 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     if isinstance(expr, ast.Name):
         if re.search(r"logit", expr.id, re.I):
             out.add("logits")
-        vals = mod.assigns.get(expr.id, [])
+        vals = _scoped(mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0))
         if len(vals) == 1:
             out |= provenance(mod, vals[0][0], depth + 1)
         elif vals:
             provs = [provenance(mod, v, depth + 1) for v, _ in vals]
             out |= set.intersection(*provs) if provs else set()
     return out
+
+
+def _scoped(mod: ModuleFacts, vals: list, line: int) -> list:
+    """The bindings of a name that a use at ``line`` can see: those in the same function when
+    it has any (``out`` in ``forward`` is not ``out`` in ``train``), else all of them."""
+    if len(vals) < 2 or not line:
+        return vals
+    f, _key = enclosing_function(mod, line)
+    if f is None:
+        return [(v, st) for v, st in vals if enclosing_function(mod, st.lineno)[0] is None] or vals
+    lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
+    inside = [(v, st) for v, st in vals if lo <= st.lineno <= hi]
+    return inside or vals
 
 
 SEQ_HEADS = {"Softmax": "softmax", "LogSoftmax": "log_softmax", "Sigmoid": "sigmoid"}
@@ -166,7 +213,7 @@ def _class_head(mod: ModuleFacts, cls: ast.ClassDef, depth: int) -> str:
     return result
 
 
-def _model_head(mod: ModuleFacts, callee: str, depth: int) -> str:
+def _model_head(mod: ModuleFacts, callee: str, depth: int, line: int = 0) -> str:
     """What the model called as ``callee(...)`` ends with (its class's forward, or a Sequential)."""
     if not callee or depth > 3:
         return ""
@@ -180,11 +227,114 @@ def _model_head(mod: ModuleFacts, callee: str, depth: int) -> str:
             return _class_head(mod, mod.module_classes[last], depth)
         if mod.program is not None and not isinstance(inner.func, ast.Call):
             cs = mod.program.cls(mod.resolve(inner.func), exclude_path=mod.path)
-            if cs is not None:
-                return cs.forward_head  # the class lives in another checked file
-        if last == "Sequential" and inner.args and isinstance(inner.args[-1], ast.Call):
-            return SEQ_HEADS.get(mod.resolve(inner.args[-1].func).rsplit(".", 1)[-1], "")
+            if cs is not None:  # the class lives in another checked file
+                return cs.forward_head or mod.program.ref_head(cs.forward_ref, cs.path)
+        if last == "Sequential":
+            return seq_head(mod, inner)
+    if mod.program is not None:
+        return _param_head(mod, callee, line) if line else ""
     return ""
+
+
+def seq_head(mod: ModuleFacts, call: ast.Call) -> str:
+    """The head a ``Sequential(...)`` ends with: its last argument, or for
+    ``Sequential(*layers)`` the last layer appended to (or listed in) ``layers``."""
+    if not call.args:
+        return ""
+    last = call.args[-1]
+    if isinstance(last, ast.Starred) and isinstance(last.value, ast.Name):
+        name = last.value.id
+        appended = [
+            c
+            for c in mod.calls_attr("append")
+            if dotted(c.func.value) == name and c.args and c.lineno < call.lineno  # type: ignore[attr-defined]
+        ]
+        if appended:
+            last = max(appended, key=lambda c: c.lineno).args[0]
+        else:
+            vals = mod.assigns.get(name, [])
+            if len(vals) == 1 and isinstance(vals[0][0], ast.List) and vals[0][0].elts:
+                last = vals[0][0].elts[-1]
+            else:
+                return ""
+    if isinstance(last, ast.Call) and not isinstance(last.func, ast.Call):
+        return SEQ_HEADS.get(mod.resolve(last.func).rsplit(".", 1)[-1], "")
+    return ""
+
+
+def enclosing_function(mod: ModuleFacts, line: int) -> tuple[ast.AST | None, str]:
+    """The innermost function around ``line`` and its summary key (``f`` / ``Cls.f``)."""
+    at = mod._cache.get("func_at")
+    if at is None:  # line -> innermost function, built once per file
+        at = [None] * (len(mod.lines) + 2)
+        fns = sorted(mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef), key=lambda f: f.lineno)
+        for f in fns:  # outer functions first: inner ones overwrite their lines
+            hi = min(f.end_lineno or f.lineno, len(at) - 1)
+            at[f.lineno : hi + 1] = [f] * (hi - f.lineno + 1)
+        mod._cache["func_at"] = at
+    best = at[line] if 0 <= line < len(at) else None
+    if best is None:
+        return None, ""
+    cls = getattr(best, "_lc_class", "")
+    return best, f"{cls}.{best.name}" if cls else best.name
+
+
+def _param_values(mod: ModuleFacts, name: str, line: int) -> set[tuple[str, str]]:
+    """(ref, caller path) for what callers pass where ``name`` is a parameter: ``model`` of
+    the function using it, or ``self.model`` bound in ``__init__`` from parameter ``model``."""
+    prog = mod.program
+    if "." not in name:
+        f, key = enclosing_function(mod, line)
+        if f is None:
+            return set()
+        a = f.args  # type: ignore[attr-defined]
+        if name not in [x.arg for x in [*a.posonlyargs, *a.args]]:
+            return set()
+        lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
+        if any(lo <= st.lineno <= hi for _v, st in mod.assigns.get(name, [])):
+            return set()  # rebound inside the function
+        return prog.param_refs(mod.path, key, name)
+    if not name.startswith("self."):
+        return set()
+    vals = mod.assigns.get(name, [])
+    if len(vals) != 1:
+        return set()
+    v, st = vals[0]
+    while (
+        isinstance(v, ast.Call)
+        and isinstance(v.func, ast.Attribute)
+        and v.func.attr in ("to", "cuda")
+    ):
+        v = v.func.value  # `self.model = model.to(device)`
+    if not isinstance(v, ast.Name):
+        return set()
+    _fn, key = enclosing_function(mod, st.lineno)
+    if not key.endswith(".__init__"):
+        return set()
+    return prog.param_refs(mod.path, key, v.id)
+
+
+def _param_head(mod: ModuleFacts, callee: str, line: int) -> str:
+    """The head of a model that reaches ``callee`` through a parameter: every call site
+    passes a model whose output ends with the same head."""
+    key = f"param_head:{callee}:{enclosing_function(mod, line)[1]}"
+    if key in mod._cache:
+        return mod._cache[key]
+    mod._cache[key] = ""
+    vals = _param_values(mod, callee, line)
+    heads = {mod.program.ref_head(r, p) for r, p in vals}
+    if len(heads) == 1 and (h := heads.pop()):
+        mod._cache[key] = h
+    return mod._cache[key]
+
+
+def _param_loss(mod: ModuleFacts, callee: str, line: int) -> str:
+    """The loss class every caller passes as parameter ``callee`` (``loss_fn(preds, y)``)."""
+    kinds = {
+        r.split(":", 1)[1] if r.startswith("loss:") else ""
+        for r, _ in _param_values(mod, callee, line)
+    }
+    return kinds.pop() if len(kinds) == 1 else ""
 
 
 @rule(

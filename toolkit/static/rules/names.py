@@ -118,6 +118,14 @@ def _hint(mod: ModuleFacts, name: str) -> str:
     close = difflib.get_close_matches(name, sorted(known - {name}), n=1, cutoff=0.8)
     if close:
         return f"did you mean '{close[0]}'?"
+    if len(name) >= 5 and name not in _bound_names(mod):
+        # a misspelt local: `val_laoder` where the parameter is `val_loader` (a name bound
+        # elsewhere in the file is pyflakes' flow analysis, e.g. set later in a loop: no hint)
+        close = difflib.get_close_matches(
+            name, sorted(_bound_names(mod) - {name}), n=1, cutoff=0.85
+        )
+        if close:
+            return f"did you mean '{close[0]}'?"
     if name in ("nn", "F", "optim", "np", "pd", "plt", "dist"):
         full = {
             "nn": "import torch.nn as nn",
@@ -130,6 +138,17 @@ def _hint(mod: ModuleFacts, name: str) -> str:
         }[name]
         return f"missing '{full}'?"
     return ""
+
+
+def _bound_names(mod: ModuleFacts) -> set[str]:
+    """Every name the file binds: assignments, parameters, functions, classes, imports."""
+    if "bound_names" not in mod._cache:
+        out = {k for k in mod.assigns if k.isidentifier()}
+        out |= {a.arg for a in mod.nodes(ast.arg)}
+        out |= {n.name for n in mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)}
+        out |= {n.id for n in mod.nodes(ast.Name) if isinstance(n.ctx, ast.Store)}
+        mod._cache["bound_names"] = out | set(mod.imports)
+    return mod._cache["bound_names"]
 
 
 @lru_cache(maxsize=1)

@@ -122,8 +122,16 @@ def zero_temp(mod: ModuleFacts):
     "pass max_tokens=... explicitly",
 )
 def vllm_max_tokens(mod: ModuleFacts):
+    given_beside = {  # `client.generate(prompts, max_tokens=32, sampling_params=SamplingParams())`
+        id(a)
+        for outer in mod.all_calls
+        if kwarg(outer, "max_tokens") is not None
+        for a in [*outer.args, *(k.value for k in outer.keywords)]
+    }
     for c in mod.calls_q("SamplingParams"):
         if not mod.resolve(c.func).startswith("vllm") and not mod.imported("vllm"):
+            continue
+        if id(c) in given_beside:
             continue
         if not has_star_kwargs(c) and kwarg(c, "max_tokens") is None:
             yield Hit(c, "SamplingParams without max_tokens: completions stop at 16 tokens")

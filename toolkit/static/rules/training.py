@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from toolkit.static.catalogue import Hit, rule
-from toolkit.static.engine import ModuleFacts, dotted, kwarg, on_path
+from toolkit.static.engine import ModuleFacts, dotted, exclusive, kwarg, on_path
 from toolkit.static.rules._common import (
     backward_events,
     grad_owner,
@@ -422,6 +422,20 @@ def loss_accumulated(mod: ModuleFacts):
                     )
 
 
+def _fresh_params(mod: ModuleFacts, e, loop: ast.AST | None) -> bool:
+    """The optimizer built at ``e`` takes a name assigned inside ``loop`` (a tensor made fresh
+    each iteration, e.g. an adversarial perturbation): a new optimizer per iteration is right."""
+    if loop is None or not isinstance(e.node, ast.Call):
+        return False
+    lo, hi = loop.lineno, getattr(loop, "end_lineno", loop.lineno)
+    used = {n.id for a in e.node.args for n in ast.walk(a) if isinstance(n, ast.Name)}
+    return any(
+        lo < st.lineno <= hi and st.lineno < e.node.lineno
+        for name in used
+        for _v, st in mod.assigns.get(name, [])
+    )
+
+
 @rule(
     "LC110",
     "optimizer-created-in-loop",
@@ -434,6 +448,24 @@ def loss_accumulated(mod: ModuleFacts):
     "construct the optimizer (and scheduler) once before the training loop",
 )
 def optimizer_in_loop(mod: ModuleFacts):
+    from toolkit.static.engine import OPTIMIZER_NAMES
+
+    for sc in _step_functions(mod):  # a train_step(...) called per batch builds its optimizer
+        for e in sc.events:
+            if e.via or e.loops or not isinstance(e.node, ast.Call):
+                continue
+            last = e.q.rsplit(".", 1)[-1]
+            builds = last in OPTIMIZER_NAMES and (e.q.startswith("torch.optim") or e.q == last)
+            if not builds and e.q and "." not in e.q:
+                fs = mod.program.function(e.q, path=mod.path)
+                builds = (fs is not None and fs.returns_optimizer) or "optim:" in _resolved_refs(
+                    mod, e.q, e.line
+                )
+            if builds:
+                yield Hit(
+                    e.node,
+                    f"'{e.text}' builds a new optimizer in '{sc.node.name}()', which is called once per batch: optimizer state is reset every step",
+                )
     for sc in mod.bw_scopes:
         for lid, evs in training_loops(mod, sc):
             for e in evs:
@@ -442,16 +474,29 @@ def optimizer_in_loop(mod: ModuleFacts):
 
                 loop = sc.loops.get(lid)
                 data_loop = isinstance(loop, ast.For | ast.AsyncFor) and mod._loaderish(loop.iter)
-                if not data_loop:
+                # Built in the innermost loop that runs backward: once per step, whatever the
+                # loop iterates over (unless it optimizes tensors made fresh in that loop).
+                step_loop = (
+                    bool(e.loops)
+                    and e.loops[-1] == lid
+                    and not e.via
+                    and not _fresh_params(mod, e, loop)
+                )
+                if not (data_loop or step_loop):
                     continue
-                if last in OPTIMIZER_NAMES and (
+                builds = last in OPTIMIZER_NAMES and (
                     e.q.startswith("torch.optim")
                     or e.q.split(".")[0] in ("bnb", "bitsandbytes", "transformers")
                     or e.q == last
-                ):
+                )
+                if not builds and mod.program is not None and e.q:
+                    fs = mod.program.function(e.q, path=mod.path)  # a helper that builds one
+                    builds = fs is not None and fs.returns_optimizer
+                if builds:
+                    what = "is constructed" if last in OPTIMIZER_NAMES else "builds a new optimizer"
                     yield Hit(
                         e.node,
-                        f"'{e.q}(...)' is constructed inside the training loop: optimizer state is reset every iteration",
+                        f"'{e.q}(...)' {what} inside the training loop: optimizer state is reset every iteration",
                     )
 
 
@@ -543,6 +588,7 @@ def _passed_epoch_scheduler(mod: ModuleFacts, sc, recv: str) -> str:
     "call scheduler.step() once per epoch (after the batch loop), or size the schedule in steps",
 )
 def epoch_scheduler_per_batch(mod: ModuleFacts):
+    yield from _step_function_scheduler(mod)
     for sc in mod.bw_scopes:
         for s in sched_step_events(mod, sc):
             if not s.loops or any(is_mod_test(t) for t in s.ifs):
@@ -564,6 +610,48 @@ def epoch_scheduler_per_batch(mod: ModuleFacts):
             )
 
 
+def _step_functions(mod: ModuleFacts):
+    """Functions that run one training step (backward + optimizer step, no loop of their own)
+    and are called per batch: every call sits in a loop or comprehension (any checked file)."""
+    if mod.program is None:
+        return
+    for sc in mod.bw_scopes:
+        if sc.node is None or not isinstance(sc.node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        bws = [b for b in backward_events(sc) if not b.via]
+        if not bws or any(b.loops for b in bws):
+            continue
+        if mod.program.per_batch(mod.path, sc.node.name):
+            yield sc
+
+
+def _resolved_refs(mod: ModuleFacts, name: str, line: int) -> set[str]:
+    """What a parameter or ``self.x`` set from a constructor parameter is, across callers."""
+    from toolkit.static.rules.losses import _param_values
+
+    return {mod.program.resolve(r, p) for r, p in _param_values(mod, name, line)}
+
+
+def _step_function_scheduler(mod: ModuleFacts):
+    for sc in _step_functions(mod):
+        for s in sched_step_events(mod, sc):
+            if s.loops or s.via or any(is_mod_test(t) for t in s.ifs):
+                continue
+            found = _epoch_scheduler(mod, s.recv)
+            if found is not None:
+                what = f"{found[0]}({found[1]})" if found[1] else found[0]
+            else:
+                refs = _resolved_refs(mod, s.recv, s.line)
+                scheds = {r.split(":", 1)[1] for r in refs if r.startswith("sched:")}
+                if len(scheds) != 1 or len(refs) != 1:
+                    continue
+                what = scheds.pop()
+            yield Hit(
+                s.node,
+                f"'{s.text}' runs in '{sc.node.name}()', which is called once per batch, but '{s.recv}' is {what}, a schedule counted in epochs: it runs through in the first epoch(s)",
+            )
+
+
 TARGET_NAME_RE = re.compile(r"target|teacher|ema|old|frozen|ref", re.I)
 
 
@@ -579,6 +667,10 @@ def _model_calls(mod: ModuleFacts, expr: ast.AST, depth: int = 0) -> list[ast.Ca
         vals = mod.assigns.get(expr.id, [])
         if len(vals) == 1 and not isinstance(vals[0][1], ast.For | ast.AsyncFor):
             return _model_calls(mod, vals[0][0], depth + 1)
+        if not vals:  # `dist, values = model(obs)`: an element of a model's returned tuple
+            tup = _tuple_bindings(mod).get(expr.id, [])
+            if len(tup) == 1:
+                return _model_calls(mod, tup[0], depth + 1)
         return out
     if isinstance(expr, ast.Call):
         f = expr.func
@@ -589,6 +681,20 @@ def _model_calls(mod: ModuleFacts, expr: ast.AST, depth: int = 0) -> list[ast.Ca
         if isinstance(child, ast.expr):
             out += _model_calls(mod, child, depth)
     return out
+
+
+def _tuple_bindings(mod: ModuleFacts) -> dict[str, list[ast.expr]]:
+    """name -> values of ``a, name = value`` statements (tuple unpacking of one call)."""
+    if "tuple_bindings" not in mod._cache:
+        out: dict[str, list[ast.expr]] = {}
+        for st in mod.nodes(ast.Assign):
+            t = st.targets[0]
+            if isinstance(t, ast.Tuple) and isinstance(st.value, ast.Call):
+                for el in t.elts:
+                    if isinstance(el, ast.Name):
+                        out.setdefault(el.id, []).append(st.value)
+        mod._cache["tuple_bindings"] = out
+    return mod._cache["tuple_bindings"]
 
 
 def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
@@ -614,9 +720,15 @@ def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
 def target_not_detached(mod: ModuleFacts):
     from toolkit.static.rules.losses import REGRESSION_LOSSES, loss_calls
 
-    if not mod.calls_attr("backward"):
+    if not mod.calls_attr("backward") and not (
+        mod.program is not None  # the loss is built here (a Distiller.forward), backward elsewhere
+        and any(m.trains for m in mod.program.neighbours(mod))
+    ):
         return
+    from toolkit.static.rules.evalmode import _optimized_names
+
     frozen = "requires_grad_(False)" in mod.source or "requires_grad = False" in mod.source
+    optimized = _optimized_names(mod)
     for c, _kind, inp, tgt in loss_calls(mod, extra=REGRESSION_LOSSES):
         if inp is None or tgt is None:
             continue
@@ -627,14 +739,67 @@ def target_not_detached(mod: ModuleFacts):
                 continue
             same = name in pred_models
             aux = bool(TARGET_NAME_RE.search(name.rsplit(".", 1)[-1])) and not frozen
+            if not (same or aux or frozen) and optimized and name and name not in optimized:
+                # a network the optimizer does not train while the prediction's network is
+                # trained (a target network synced by load_state_dict, a teacher)
+                aux = bool(pred_models & optimized)
             if same or aux:
                 why = (
                     f"the same network '{name}' as the prediction"
                     if same
-                    else f"'{name}', which is not frozen"
+                    else f"'{name}', a network that is not trained here and not frozen"
                 )
                 yield Hit(
-                    c,
-                    f"the target '{ast.unparse(tgt)}' comes from {why} without detach()/no_grad: backward flows into the target too",
+                    m,
+                    f"the target '{ast.unparse(tgt)}' of '{ast.unparse(c.func)}(...)' comes from {why}, without detach()/no_grad: backward flows into the target too",
                 )
                 break
+
+
+@rule(
+    "LC114",
+    "zero-grad-on-one-branch",
+    "error",
+    TORCH,
+    """Flags a function that calls ``optimizer.step()`` on a path where gradients are not
+    cleared: ``step()`` in both arms of an ``if`` and ``zero_grad()`` in only one, or
+    ``zero_grad()`` only under a condition the step does not share (``if step % log_every ==
+    0:``), with nothing else in the function or its callers clearing them. On the other path (often the default one, e.g. no clipping
+    configured) gradients are never cleared and every step applies the sum of all earlier
+    gradients.""",
+    "clear gradients on every path: call optimizer.zero_grad(set_to_none=True) after the if/else (or in the caller's loop)",
+)
+def zero_grad_one_branch(mod: ModuleFacts):
+    if not mod.calls_attr("zero_grad"):
+        return
+    for sc in mod.scopes:
+        if sc.node is None:
+            continue
+        steps = [e for e in opt_step_events(mod, sc) if not e.via]
+        zeros = zero_grad_events(sc)
+        if not steps or not zeros:
+            continue
+        for s in steps:
+            on = [z for z in zeros if not exclusive(z, s)]
+            if on:
+                if any(set(z.arms) <= set(s.arms) for z in on):
+                    continue  # cleared whenever this step runs
+                why = f"zero_grad() only runs under 'if {on[0].arms[-1][0]}'"
+            elif any(exclusive(s, o) and any(not exclusive(z, o) for z in zeros) for o in steps):
+                why = "zero_grad() is only on the other branch"
+            else:
+                continue
+            if mod.program is not None and sc.name != "<module>":
+                func = sc.name.rsplit(".", 1)[-1]
+                sites = mod.program.callers(mod.path, func)
+                if any(
+                    (fs := mod.program.function(site.caller, path=site.path)) is not None
+                    and fs.clears_grads
+                    for site in sites
+                ):
+                    continue  # a caller clears them
+            yield Hit(
+                s.node,
+                f"'{s.text}' runs on a path where gradients are never cleared ({why}): they accumulate across steps",
+            )
+            break

@@ -7,4 +7,4 @@ from torchvision import datasets, transforms
 def get_train_loader(root: str, batch_size: int):
     tf = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.ToTensor()])
     train_set = datasets.CIFAR10(root, train=True, download=False, transform=tf)
-    return DataLoader(train_set, batch_size=batch_size, shuffle=True, num_workers=4, pin_memory=True)
+    return DataLoader(train_set, batch_size=batch_size, shuffle=True, num_workers=4, pin_memory=True)  # expect: LC503

@@ -14,7 +14,7 @@ def main():
     torch.cuda.set_device(local_rank)
     torch.manual_seed(0)
     model = DDP(torchvision.models.resnet18(num_classes=10).cuda(), device_ids=[local_rank])
-    train_loader = get_train_loader("./data", 128)  # expect: LC503
+    train_loader = get_train_loader("./data", 128)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     for epoch in range(90):
         if hasattr(train_loader.sampler, "set_epoch"):

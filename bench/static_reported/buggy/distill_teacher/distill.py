@@ -13,9 +13,9 @@ def distill(loader, epochs=10, T=4.0, alpha=0.9):
     student.train()
     for epoch in range(epochs):
         for images, labels in loader:
-            teacher_logits = teacher(images)
+            teacher_logits = teacher(images)  # expect: LC113
             student_logits = student(images)
-            kd = F.kl_div(  # expect: LC113
+            kd = F.kl_div(
                 F.log_softmax(student_logits / T, dim=1),
                 F.softmax(teacher_logits / T, dim=1),
                 reduction="batchmean",
