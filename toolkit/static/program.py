@@ -158,6 +158,7 @@ class Program:
 
     def __init__(self, summaries: list[ModuleSummary]) -> None:
         self.modules = summaries
+        self._importers: dict[str, set[int]] | None = None
         self.funcs: dict[str, list[FuncSummary]] = {}
         self.classes: dict[str, list[ClassSummary]] = {}
         self.calls_by_name: dict[str, list[CallSite]] = {}
@@ -300,12 +301,15 @@ class Program:
         own = set(self._mod_names.get(mod.path, []))
         out = [m for m in self.modules if m.path == mod.path]
         out += self.imported_modules(mod)
-        for m in self.modules:
-            if (
-                m.path != mod.path
-                and m not in out
-                and any(o in own or o.rsplit(".", 1)[0] in own for o in m.imports)
-            ):
+        if self._importers is None:  # name -> positions of the modules importing it (or below)
+            self._importers = {}
+            for i, m in enumerate(self.modules):
+                for o in m.imports:
+                    for name in {o, o.rsplit(".", 1)[0]}:
+                        self._importers.setdefault(name, set()).add(i)
+        found = sorted({i for n in own for i in self._importers.get(n, ())})
+        for m in (self.modules[i] for i in found):
+            if m.path != mod.path and m not in out:
                 out.append(m)
         return out
 
