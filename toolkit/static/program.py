@@ -159,6 +159,7 @@ class Program:
     def __init__(self, summaries: list[ModuleSummary]) -> None:
         self.modules = summaries
         self._importers: dict[str, set[int]] | None = None
+        self._backward_names: tuple[str, ...] | None = None
         self.funcs: dict[str, list[FuncSummary]] = {}
         self.classes: dict[str, list[ClassSummary]] = {}
         self.calls_by_name: dict[str, list[CallSite]] = {}
@@ -295,6 +296,18 @@ class Program:
                                 changed = True
             if not changed:
                 break
+
+    def backward_names(self) -> tuple[str, ...]:
+        """Names of the checked functions that run a backward pass (``train_step``)."""
+        if self._backward_names is None:
+            self._backward_names = tuple(
+                sorted({k.rsplit(".", 1)[-1] for k, fs in self.funcs_items() if fs.backward})
+            )
+        return self._backward_names
+
+    def funcs_items(self):
+        for m in self.modules:
+            yield from m.functions.items()
 
     def neighbours(self, mod) -> list[ModuleSummary]:
         """``mod``'s own summary, the checked files it imports and those that import it."""

@@ -230,6 +230,11 @@ def _shared_epoch_without_modes(mod: ModuleFacts):
     evaluation pass runs with dropout on and BatchNorm updating its statistics."""
     if mod.calls_attr("train"):
         return
+    # a backward event is a call spelled `backward` here, or a call of a checked function that
+    # runs one (its name spelled here): without either, no scope has one (spare building them)
+    helpers = mod.program.backward_names() if mod.program is not None else ()
+    if not mod.mentions("backward", *helpers):
+        return
     for sc in mod.scopes:
         if sc.node is None or _in_pipeline_class(mod, sc):
             continue
