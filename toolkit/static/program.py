@@ -160,6 +160,7 @@ class Program:
         self.modules = summaries
         self._importers: dict[str, set[int]] | None = None
         self._backward_names: tuple[str, ...] | None = None
+        self._answering: dict[str, list[ModuleSummary]] | None = None
         self.funcs: dict[str, list[FuncSummary]] = {}
         self.classes: dict[str, list[ClassSummary]] = {}
         self.calls_by_name: dict[str, list[CallSite]] = {}
@@ -335,7 +336,12 @@ class Program:
             for i in range(len(parts), 0, -1):
                 name = ".".join(parts[:i])
                 if name in self.all_names and name not in own:
-                    out += [m for m in self.modules if name in m.names and m not in out]
+                    if self._answering is None:  # dotted name -> the modules answering to it
+                        self._answering = {}
+                        for m in self.modules:
+                            for n in dict.fromkeys(m.names):  # once per module
+                                self._answering.setdefault(n, []).append(m)
+                    out += [m for m in self._answering.get(name, []) if m not in out]
                     break
         return out
 
