@@ -228,9 +228,9 @@ def _shared_epoch_without_modes(mod: ModuleFacts):
     """One function runs both the training and the evaluation pass (backward only under
     ``if training:``) and nothing in the file ever calls ``eval()``/``train()``: the
     evaluation pass runs with dropout on and BatchNorm updating its statistics."""
-    if mod.calls_attr("train"):
+    if mod.calls_attr("train") or not mod.calls_attr("backward"):
         return
-    for sc in mod.scopes:
+    for sc in mod.bw_scopes:
         if sc.node is None or _in_pipeline_class(mod, sc):
             continue
         bws = backward_events(sc)

@@ -28,6 +28,9 @@ REGRESSION_LOSSES = {
 }
 
 
+LOSS_NAME_RE = re.compile(r"loss|crit|objective", re.I)
+
+
 def loss_kind_of(mod: ModuleFacts, v: ast.AST | None) -> str:
     """The loss a value is: ``nn.CrossEntropyLoss(...)``, ``partial(F.cross_entropy, ...)``,
     ``F.cross_entropy`` itself, or what a checked helper returns (``make_loss(cfg)``)."""
@@ -71,8 +74,10 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
             and not isinstance(c.func, ast.Call)
             and dotted(c.func) not in lossy
         ):
-            if not isinstance(c.func, ast.Name | ast.Attribute):
-                continue
+            if not isinstance(c.func, ast.Name | ast.Attribute) or not LOSS_NAME_RE.search(
+                c.func.id if isinstance(c.func, ast.Name) else c.func.attr
+            ):
+                continue  # only callables named like a loss (loss_fn, criterion) are followed
             bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno)
             if len(bound) == 1:  # `loss_fn = partial(F.cross_entropy, ...)` / `= make_loss(cfg)`
                 passed = loss_kind_of(mod, bound[0][0])

@@ -720,6 +720,8 @@ def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
 def target_not_detached(mod: ModuleFacts):
     from toolkit.static.rules.losses import REGRESSION_LOSSES, loss_calls
 
+    if not any(True for _ in loss_calls(mod, extra=REGRESSION_LOSSES)):
+        return
     if not mod.calls_attr("backward") and not (
         mod.program is not None  # the loss is built here (a Distiller.forward), backward elsewhere
         and any(m.trains for m in mod.program.neighbours(mod))
