@@ -78,7 +78,7 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
                 c.func.id if isinstance(c.func, ast.Name) else c.func.attr
             ):
                 continue  # only callables named like a loss (loss_fn, criterion) are followed
-            bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno)
+            bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno, dotted(c.func))
             if len(bound) == 1:  # `loss_fn = partial(F.cross_entropy, ...)` / `= make_loss(cfg)`
                 passed = loss_kind_of(mod, bound[0][0])
             elif mod.program is not None and not bound:
@@ -172,7 +172,7 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     if isinstance(expr, ast.Name):
         if re.search(r"logit", expr.id, re.I):
             out.add("logits")
-        vals = _scoped(mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0))
+        vals = _scoped(mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0), expr.id)
         if len(vals) == 1:
             out |= provenance(mod, vals[0][0], depth + 1)
         elif vals:
@@ -181,16 +181,19 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     return out
 
 
-def _scoped(mod: ModuleFacts, vals: list, line: int) -> list:
+def _scoped(mod: ModuleFacts, vals: list, line: int, name: str = "") -> list:
     """The bindings of a name that a use at ``line`` can see: those in the same function when
     it has any (``out`` in ``forward`` is not ``out`` in ``train``), else all of them."""
-    if len(vals) < 2 or not line:
+    if not vals or not line:
         return vals
     f, _key = enclosing_function(mod, line)
     if f is None:
         return [(v, st) for v, st in vals if enclosing_function(mod, st.lineno)[0] is None] or vals
     lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
     inside = [(v, st) for v, st in vals if lo <= st.lineno <= hi]
+    a = f.args  # type: ignore[attr-defined]
+    if name and name in {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}:
+        return inside  # a parameter: bindings in other functions are other variables
     return inside or vals
 
 

@@ -476,10 +476,11 @@ def optimizer_in_loop(mod: ModuleFacts):
                 data_loop = isinstance(loop, ast.For | ast.AsyncFor) and mod._loaderish(loop.iter)
                 # Built in the innermost loop that runs backward: once per step, whatever the
                 # loop iterates over (unless it optimizes tensors made fresh in that loop).
-                step_loop = (
+                step_loop = (  # a loop that trains: backward, step and zero_grad all in it
                     bool(e.loops)
                     and e.loops[-1] == lid
                     and not e.via
+                    and any(z.attr == "zero_grad" for z in evs)
                     and not _fresh_params(mod, e, loop)
                 )
                 if not (data_loop or step_loop):
