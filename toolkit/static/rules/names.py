@@ -111,7 +111,11 @@ def undefined_name_unknown(mod: ModuleFacts):
 
 def _hint(mod: ModuleFacts, name: str, line: int = 0) -> str:
     known = set(mod.imports) | set(KNOWN_TOP)  # modules and imported names: typos of these
-    close = difflib.get_close_matches(name, sorted(known - {name}), n=1, cutoff=0.8)
+    close = [  # `torhc` for `torch`; not `get_ident` for `_get_ident` (another name)
+        c
+        for c in difflib.get_close_matches(name, sorted(known - {name}), n=3, cutoff=0.8)
+        if name not in c and c not in name
+    ]
     if close:
         return f"did you mean '{close[0]}'?"
     if len(name) >= 5 and name not in _bound_names(mod):
