@@ -161,3 +161,19 @@ def test_lc203_one_function_for_training_and_evaluation_without_mode_switches(
     )
     f.write_text(SHARED.replace("BODY", amp))
     assert _codes(f, "LC203") == []  # both arms train: not an evaluation pass
+
+
+def test_undefined_name_hints_and_flake8_noqa(tmp_path: Path) -> None:
+    f = tmp_path / "train.py"
+    body = (
+        "import torch\n\n\ndef run(model, val_loader, is_frozendict):\n"
+        "    for x in val_laoder:\n        model(x)\n    return frozendict(NAME)\n\n\n"
+        "if __name__ == '__main__':\n    run(torch.nn.Linear(2, 2), [], None)\n"
+    )
+    f.write_text(body.replace("NAME", "1"))
+    hits = check_paths([f], select=["LC001"]).findings
+    assert [(h.line, "val_loader" in h.message) for h in hits] == [(5, True)]
+    # a name that only adds a prefix to one in scope is another name, not a typo
+    assert not any("frozendict" in h.message for h in hits)
+    f.write_text(body.replace("in val_laoder:", "in val_laoder:  # noqa: F821"))
+    assert check_paths([f], select=["LC001"]).findings == []

@@ -1106,7 +1106,13 @@ def parse_noqa(lines: list[str]) -> dict[int, set[str] | None]:
         if not m:
             continue
         codes = m.group("codes")
-        out[i] = None if not codes else {c.strip().upper() for c in codes.split(",")}
+        if not codes:
+            out[i] = None
+            continue
+        got = {c.strip().upper() for c in codes.split(",")}
+        if "F821" in got:  # pyflakes/flake8/ruff's undefined-name code: the same finding
+            got |= {"LC001", "LC004"}
+        out[i] = got
     return out
 
 

@@ -158,9 +158,7 @@ class Program:
 
     def __init__(self, summaries: list[ModuleSummary]) -> None:
         self.modules = summaries
-        self._importers: dict[str, set[int]] | None = None
         self._backward_names: tuple[str, ...] | None = None
-        self._answering: dict[str, list[ModuleSummary]] | None = None
         self.funcs: dict[str, list[FuncSummary]] = {}
         self.classes: dict[str, list[ClassSummary]] = {}
         self.calls_by_name: dict[str, list[CallSite]] = {}
@@ -182,6 +180,10 @@ class Program:
         for m in summaries:
             for n in m.names:
                 by_name.setdefault(n, []).append(m.path)
+        self._by_name = by_name
+        self._by_path = {m.path: m for m in summaries}
+        self._importers: dict[str, list[str]] | None = None  # path -> paths importing it
+        self.save_folders = {str(Path(m.path).parent) for m in summaries if m.saves}
         self.run_closure: set[str] = set()
         for m in summaries:
             if not m.is_run:
@@ -266,8 +268,14 @@ class Program:
         """Mode switches made by a helper's helper: ``validate(model)`` calls
         ``predict(model)``, which calls ``model.eval()``, so ``validate`` switches the model its
         caller passes too (receivers mapped through parameter positions, three levels)."""
-        switching = {
-            k for k, fss in self.funcs.items() if any(f.sets_eval or f.sets_train for f in fss)
+        switching = {  # functions that switch the mode of one of their parameters
+            k
+            for k, fss in self.funcs.items()
+            if any(
+                r.split(".", 1)[0] in f.params and r.split(".", 1)[0] != "self"
+                for f in fss
+                for r in (*f.sets_eval, *f.sets_train)
+            )
         }
         for _ in range(3):
             changed = False
@@ -310,40 +318,36 @@ class Program:
         for m in self.modules:
             yield from m.functions.items()
 
+    def _targets(self, origin: str, own: set[str]) -> list[str]:
+        """Paths of the checked file an import origin (``pkg.mod.name``) resolves to."""
+        parts = origin.split(".")
+        for i in range(len(parts), 0, -1):
+            name = ".".join(parts[:i])
+            if name in self._by_name:
+                return [] if name in own else self._by_name[name]
+        return []
+
     def neighbours(self, mod) -> list[ModuleSummary]:
         """``mod``'s own summary, the checked files it imports and those that import it."""
-        own = set(self._mod_names.get(mod.path, []))
-        out = [m for m in self.modules if m.path == mod.path]
-        out += self.imported_modules(mod)
-        if self._importers is None:  # name -> positions of the modules importing it (or below)
+        if self._importers is None:
             self._importers = {}
-            for i, m in enumerate(self.modules):
-                for o in m.imports:
-                    for name in {o, o.rsplit(".", 1)[0]}:
-                        self._importers.setdefault(name, set()).add(i)
-        found = sorted({i for n in own for i in self._importers.get(n, ())})
-        for m in (self.modules[i] for i in found):
-            if m.path != mod.path and m not in out:
-                out.append(m)
-        return out
+            for m in self.modules:
+                own = set(m.names)
+                for origin in m.imports:
+                    for t in self._targets(origin, own):
+                        self._importers.setdefault(t, []).append(m.path)
+        paths = [mod.path] + [m.path for m in self.imported_modules(mod)]
+        paths += self._importers.get(mod.path, [])
+        return [self._by_path[p] for p in dict.fromkeys(paths) if p in self._by_path]
 
     def imported_modules(self, mod) -> list[ModuleSummary]:
         """The checked files ``mod`` imports (by the dotted names its imports resolve to)."""
         own = set(self._mod_names.get(mod.path, []))
-        out: list[ModuleSummary] = []
+        paths: dict[str, None] = {}
         for origin in set(mod.imports.values()):
-            parts = origin.split(".")
-            for i in range(len(parts), 0, -1):
-                name = ".".join(parts[:i])
-                if name in self.all_names and name not in own:
-                    if self._answering is None:  # dotted name -> the modules answering to it
-                        self._answering = {}
-                        for m in self.modules:
-                            for n in dict.fromkeys(m.names):  # once per module
-                                self._answering.setdefault(n, []).append(m)
-                    out += [m for m in self._answering.get(name, []) if m not in out]
-                    break
-        return out
+            for t in self._targets(origin, own):
+                paths[t] = None
+        return [self._by_path[p] for p in paths if p in self._by_path]
 
     def reaches(self, mod) -> bool:
         """``mod`` imports something from another checked file (its facts then depend on them)."""
@@ -621,14 +625,7 @@ def arg_ref(mod, a: ast.AST) -> str:
             return "sched:" + sched
         vals = mod.assigns.get(a.id, [])
         if not vals:  # `model, opt, sched = build(cfg)`: element i of what build returns
-            for st in mod.nodes(ast.Assign):
-                t = st.targets[0]
-                if isinstance(t, ast.Tuple) and isinstance(st.value, ast.Call):
-                    names = [dotted(e) for e in t.elts]
-                    if a.id in names and not isinstance(st.value.func, ast.Call):
-                        q = mod.resolve(st.value.func)
-                        return f"func:{q}#{names.index(a.id)}" if q else ""
-            return ""
+            return _unpacked(mod).get(a.id, "")
         if len(vals) != 1:
             return ""
         a = vals[0][0]
@@ -660,6 +657,27 @@ def arg_ref(mod, a: ast.AST) -> str:
         head = seq_head(mod, v)
         return "head:" + head if head else ""
     return ("cls:" if last[:1].isupper() else "func:") + q
+
+
+def _unpacked(mod) -> dict[str, str]:
+    """name -> ``func:<q>#i`` for ``a, name = helper(...)`` statements (first one wins)."""
+    out = mod._cache.get("unpacked")
+    if out is None:
+        out = {}
+        for st in mod.nodes(ast.Assign):
+            t = st.targets[0]
+            v = st.value
+            if (
+                isinstance(t, ast.Tuple)
+                and isinstance(v, ast.Call)
+                and not isinstance(v.func, ast.Call)
+            ):
+                q = mod.resolve(v.func)
+                for i, e in enumerate(t.elts):
+                    if isinstance(e, ast.Name) and q:
+                        out.setdefault(e.id, f"func:{q}#{i}")
+        mod._cache["unpacked"] = out
+    return out
 
 
 def _forward_ref(mod, cls: ast.ClassDef) -> str:
@@ -790,7 +808,9 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 tuple(before[-12:]),
                 scheds,
                 tuple(dotted(a) for a in c.args),
-                tuple(arg_ref(mod, a) for a in c.args),
+                tuple(
+                    arg_ref(mod, a) if isinstance(a, ast.Name | ast.Call) else "" for a in c.args
+                ),
                 any(lo <= line <= hi for lo, hi in loops),
                 targets.get(id(c), ""),
             )

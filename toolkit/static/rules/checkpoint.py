@@ -23,8 +23,7 @@ def _saves_nearby(mod: ModuleFacts) -> bool:
         return True
     if mod.program is None:
         return False
-    folder = Path(mod.path).parent
-    return any(m.saves and Path(m.path).parent == folder for m in mod.program.modules)
+    return str(Path(mod.path).parent) in mod.program.save_folders
 
 
 @rule(

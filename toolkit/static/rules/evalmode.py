@@ -228,14 +228,9 @@ def _shared_epoch_without_modes(mod: ModuleFacts):
     """One function runs both the training and the evaluation pass (backward only under
     ``if training:``) and nothing in the file ever calls ``eval()``/``train()``: the
     evaluation pass runs with dropout on and BatchNorm updating its statistics."""
-    if mod.calls_attr("train"):
+    if mod.calls_attr("train") or not mod.calls_attr("backward"):
         return
-    # a backward event is a call spelled `backward` here, or a call of a checked function that
-    # runs one (its name spelled here): without either, no scope has one (spare building them)
-    helpers = mod.program.backward_names() if mod.program is not None else ()
-    if not mod.mentions("backward", *helpers):
-        return
-    for sc in mod.scopes:
+    for sc in mod.bw_scopes:
         if sc.node is None or _in_pipeline_class(mod, sc):
             continue
         bws = backward_events(sc)

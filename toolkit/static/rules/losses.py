@@ -28,6 +28,9 @@ REGRESSION_LOSSES = {
 }
 
 
+LOSS_NAME_RE = re.compile(r"loss|crit|objective", re.I)
+
+
 def loss_kind_of(mod: ModuleFacts, v: ast.AST | None) -> str:
     """The loss a value is: ``nn.CrossEntropyLoss(...)``, ``partial(F.cross_entropy, ...)``,
     ``F.cross_entropy`` itself, or what a checked helper returns (``make_loss(cfg)``)."""
@@ -71,9 +74,11 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
             and not isinstance(c.func, ast.Call)
             and (not lossy or dotted(c.func) not in lossy)
         ):
-            if not isinstance(c.func, ast.Name | ast.Attribute):
-                continue
-            bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno)
+            if not isinstance(c.func, ast.Name | ast.Attribute) or not LOSS_NAME_RE.search(
+                c.func.id if isinstance(c.func, ast.Name) else c.func.attr
+            ):
+                continue  # only callables named like a loss (loss_fn, criterion) are followed
+            bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno, dotted(c.func))
             if len(bound) == 1:  # `loss_fn = partial(F.cross_entropy, ...)` / `= make_loss(cfg)`
                 passed = loss_kind_of(mod, bound[0][0])
             elif mod.program is not None and not bound:
@@ -92,9 +97,16 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
         elif passed:
             kind = passed
         else:
-            for r in mod.kinds.get(dotted(c.func), ()):
-                if r.startswith("loss_fn:"):
-                    kind = r.split(":", 1)[1]
+            name = dotted(c.func)
+            kinds = sorted(
+                r.split(":", 1)[1] for r in mod.kinds.get(name, ()) if r.startswith("loss_fn:")
+            )
+            if len(kinds) == 1:
+                kind = kinds[0]
+            elif kinds:  # the name holds different losses in different places: the one here
+                bound = _scoped(mod, mod.assigns.get(name, []), c.lineno, name)
+                kind = loss_kind_of(mod, bound[-1][0]) if len(bound) == 1 else None
+                kind = kind or None
         if kind is None:
             continue
         inp = c.args[0] if c.args else kwarg(c, "input")
@@ -167,7 +179,7 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     if isinstance(expr, ast.Name):
         if re.search(r"logit", expr.id, re.I):
             out.add("logits")
-        vals = _scoped(mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0))
+        vals = _scoped(mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0), expr.id)
         if len(vals) == 1:
             out |= provenance(mod, vals[0][0], depth + 1)
         elif vals:
@@ -176,16 +188,19 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     return out
 
 
-def _scoped(mod: ModuleFacts, vals: list, line: int) -> list:
+def _scoped(mod: ModuleFacts, vals: list, line: int, name: str = "") -> list:
     """The bindings of a name that a use at ``line`` can see: those in the same function when
     it has any (``out`` in ``forward`` is not ``out`` in ``train``), else all of them."""
-    if len(vals) < 2 or not line:
+    if not vals or not line:
         return vals
     f, _key = enclosing_function(mod, line)
     if f is None:
         return [(v, st) for v, st in vals if enclosing_function(mod, st.lineno)[0] is None] or vals
     lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
     inside = [(v, st) for v, st in vals if lo <= st.lineno <= hi]
+    a = f.args  # type: ignore[attr-defined]
+    if name and name in {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}:
+        return inside  # a parameter: bindings in other functions are other variables
     return inside or vals
 
 

@@ -72,7 +72,7 @@ def _undefined(mod: ModuleFacts) -> list[tuple[int, int, str, str]]:
             text = mod.lines[m.lineno - 1].lstrip() if 0 < m.lineno <= len(mod.lines) else ""
             if text.startswith("del "):
                 continue  # `del submodule` in a package __init__: bound by the import system
-            out.append((m.lineno, m.col, name, _hint(mod, name)))
+            out.append((m.lineno, m.col, name, _hint(mod, name, m.lineno)))
     return out
 
 
@@ -113,19 +113,26 @@ def undefined_name_unknown(mod: ModuleFacts):
             yield Hit(_at(line, col), f"'{name}' is not defined anywhere in this file")
 
 
-def _hint(mod: ModuleFacts, name: str) -> str:
+def _hint(mod: ModuleFacts, name: str, line: int = 0) -> str:
     known = set(mod.imports) | set(KNOWN_TOP)  # modules and imported names: typos of these
-    close = difflib.get_close_matches(name, sorted(known - {name}), n=1, cutoff=0.8)
+    close = [  # `torhc` for `torch`; not `get_ident` for `_get_ident` (another name)
+        c
+        for c in difflib.get_close_matches(name, sorted(known - {name}), n=3, cutoff=0.8)
+        if name not in c and c not in name
+    ]
     if close:
         return f"did you mean '{close[0]}'?"
     if len(name) >= 5 and name not in _bound_names(mod):
-        # a misspelt local: `val_laoder` where the parameter is `val_loader` (a name bound
-        # elsewhere in the file is pyflakes' flow analysis, e.g. set later in a loop: no hint)
-        close = difflib.get_close_matches(
-            name, sorted(_bound_names(mod) - {name}), n=1, cutoff=0.85
-        )
-        if close:
-            return f"did you mean '{close[0]}'?"
+        # a misspelt local: `val_laoder` where the parameter is `val_loader`, bound in the same
+        # function (a name bound elsewhere in the file is pyflakes' flow analysis, e.g. set
+        # later in a loop; a near-miss that only adds a prefix/suffix or changes the case of
+        # the first letter is another name, `frozendict` / `is_frozendict`, `Ligature` /
+        # `ligature`: no hint)
+        local = _function_names(mod, line)
+        for c in difflib.get_close_matches(name, sorted(local - {name}), n=3, cutoff=0.85):
+            if c[0] != name[0] or name in c or c in name:
+                continue
+            return f"did you mean '{c}'?"
     if name in ("nn", "F", "optim", "np", "pd", "plt", "dist"):
         full = {
             "nn": "import torch.nn as nn",
@@ -138,6 +145,21 @@ def _hint(mod: ModuleFacts, name: str) -> str:
         }[name]
         return f"missing '{full}'?"
     return ""
+
+
+def _function_names(mod: ModuleFacts, line: int) -> set[str]:
+    """Names bound in the function around ``line``: its parameters and assignments."""
+    from toolkit.static.rules.losses import enclosing_function
+
+    f, _key = enclosing_function(mod, line)
+    if f is None:
+        return set()
+    a = f.args  # type: ignore[attr-defined]
+    out = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+    for n in ast.walk(f):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            out.add(n.id)
+    return out
 
 
 def _bound_names(mod: ModuleFacts) -> set[str]:

@@ -476,10 +476,11 @@ def optimizer_in_loop(mod: ModuleFacts):
                 data_loop = isinstance(loop, ast.For | ast.AsyncFor) and mod._loaderish(loop.iter)
                 # Built in the innermost loop that runs backward: once per step, whatever the
                 # loop iterates over (unless it optimizes tensors made fresh in that loop).
-                step_loop = (
+                step_loop = (  # a loop that trains: backward, step and zero_grad all in it
                     bool(e.loops)
                     and e.loops[-1] == lid
                     and not e.via
+                    and any(z.attr == "zero_grad" for z in evs)
                     and not _fresh_params(mod, e, loop)
                 )
                 if not (data_loop or step_loop):
@@ -720,6 +721,8 @@ def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
 def target_not_detached(mod: ModuleFacts):
     from toolkit.static.rules.losses import REGRESSION_LOSSES, loss_calls
 
+    if not any(True for _ in loss_calls(mod, extra=REGRESSION_LOSSES)):
+        return
     if not mod.calls_attr("backward") and not (
         mod.program is not None  # the loss is built here (a Distiller.forward), backward elsewhere
         and any(m.trains for m in mod.program.neighbours(mod))
@@ -784,7 +787,8 @@ def zero_grad_one_branch(mod: ModuleFacts):
             if on:
                 if any(set(z.arms) <= set(s.arms) for z in on):
                     continue  # cleared whenever this step runs
-                why = f"zero_grad() only runs under 'if {on[0].arms[-1][0]}'"
+                cond = ast.unparse(on[0].ifs[-1]) if on[0].ifs else "a condition"
+                why = f"zero_grad() only runs under 'if {cond}'"
             elif any(exclusive(s, o) and any(not exclusive(z, o) for z in zeros) for o in steps):
                 why = "zero_grad() is only on the other branch"
             else:
