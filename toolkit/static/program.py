@@ -611,24 +611,36 @@ def arg_ref(mod, a: ast.AST) -> str:
     model whose output ends with softmax, known here), ``loss:CrossEntropyLoss`` (a loss
     object), ``cls:<q>`` (an instance of class ``q``), ``func:<q>`` (what function ``q``
     returns); "" when unknown. Follows ``.to()``/``.cuda()`` and one local assignment."""
-    from toolkit.static.rules.losses import FUNCTIONAL, _model_head
-
     if isinstance(a, ast.Name):
-        head = _model_head(mod, a.id, 0)
-        if head:
-            return "head:" + head
-        for r in mod.kinds.get(a.id, ()):
-            if r.startswith("loss_fn:"):
-                return "loss:" + r.split(":", 1)[1]
-        sched = _sched_text(mod, a.id)
-        if sched:
-            return "sched:" + sched
-        vals = mod.assigns.get(a.id, [])
-        if not vals:  # `model, opt, sched = build(cfg)`: element i of what build returns
+        if a.id not in mod.assigns:  # a parameter or global: only a tuple element is known
             return _unpacked(mod).get(a.id, "")
-        if len(vals) != 1:
-            return ""
-        a = vals[0][0]
+        memo = mod._cache.setdefault("arg_ref", {})
+        if a.id not in memo:
+            memo[a.id] = _name_ref(mod, a)
+        return memo[a.id]
+    return _value_ref(mod, a)
+
+
+def _name_ref(mod, a: ast.Name) -> str:
+    """``arg_ref`` of a name assigned in this file (memoized per name by the caller)."""
+    from toolkit.static.rules.losses import _model_head
+
+    head = _model_head(mod, a.id, 0)
+    if head:
+        return "head:" + head
+    for r in mod.kinds.get(a.id, ()):
+        if r.startswith("loss_fn:"):
+            return "loss:" + r.split(":", 1)[1]
+    sched = _sched_text(mod, a.id)
+    if sched:
+        return "sched:" + sched
+    vals = mod.assigns.get(a.id, [])
+    return _value_ref(mod, vals[0][0]) if len(vals) == 1 else ""
+
+
+def _value_ref(mod, a: ast.AST) -> str:
+    from toolkit.static.rules.losses import FUNCTIONAL
+
     if isinstance(a, ast.Lambda) and isinstance(a.body, ast.Call):
         from toolkit.static.engine import OPTIMIZER_NAMES
 

@@ -59,6 +59,9 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
     if key in mod._cache:
         yield from mod._cache[key]
         return
+    if not mod.mentions("loss", "Loss", "entropy", "kl_div", "crit", "objective"):
+        mod._cache[key] = []  # no loss callable or function is spelled anywhere in the file
+        return
     functional = {**FUNCTIONAL, **(extra or {})}
     out = []
     lossy = {k for k, v in mod.kinds.items() if any(r.startswith("loss_fn:") for r in v)}
