@@ -673,22 +673,16 @@ def _value_ref(mod, a: ast.AST) -> str:
 
 def _unpacked(mod) -> dict[str, str]:
     """name -> ``func:<q>#i`` for ``a, name = helper(...)`` statements (first one wins)."""
+    from toolkit.static.rules._common import tuple_bindings
+
     out = mod._cache.get("unpacked")
     if out is None:
-        out = {}
-        for st in mod.nodes(ast.Assign):
-            t = st.targets[0]
-            v = st.value
-            if (
-                isinstance(t, ast.Tuple)
-                and isinstance(v, ast.Call)
-                and not isinstance(v.func, ast.Call)
-            ):
-                q = mod.resolve(v.func)
-                for i, e in enumerate(t.elts):
-                    if isinstance(e, ast.Name) and q:
-                        out.setdefault(e.id, f"func:{q}#{i}")
-        mod._cache["unpacked"] = out
+        out = mod._cache["unpacked"] = {}
+        for name, sites in tuple_bindings(mod).items():
+            call, i = sites[0]
+            q = "" if isinstance(call.func, ast.Call) else mod.resolve(call.func)
+            if q:
+                out[name] = f"func:{q}#{i}"
     return out
 
 

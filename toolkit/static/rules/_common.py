@@ -228,3 +228,86 @@ def scope_of_node(mod: ModuleFacts, node: ast.AST) -> list[tuple[Scope, Event]]:
 
 def assigned_names(mod: ModuleFacts, predicate) -> set[str]:
     return {k for k, vals in mod.assigns.items() if any(predicate(v) for v, _ in vals)}
+
+
+def enclosing_function(mod: ModuleFacts, line: int) -> tuple[ast.AST | None, str]:
+    """The innermost function around ``line`` and its summary key (``f`` / ``Cls.f``)."""
+    at = mod._cache.get("func_at")
+    if at is None:  # line -> innermost function, built once per file
+        at = [None] * (len(mod.lines) + 2)
+        fns = sorted(mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef), key=lambda f: f.lineno)
+        for f in fns:  # outer functions first: inner ones overwrite their lines
+            hi = min(f.end_lineno or f.lineno, len(at) - 1)
+            at[f.lineno : hi + 1] = [f] * (hi - f.lineno + 1)
+        mod._cache["func_at"] = at
+    best = at[line] if 0 <= line < len(at) else None
+    if best is None:
+        return None, ""
+    cls = getattr(best, "_lc_class", "")
+    return best, f"{cls}.{best.name}" if cls else best.name
+
+
+def scoped_bindings(mod: ModuleFacts, vals: list, line: int, name: str = "") -> list:
+    """The bindings of a name that a use at ``line`` can see: those in the same function when
+    it has any (``out`` in ``forward`` is not ``out`` in ``train``), else all of them."""
+    if not vals or not line:
+        return vals
+    f, _key = enclosing_function(mod, line)
+    if f is None:
+        return [(v, st) for v, st in vals if enclosing_function(mod, st.lineno)[0] is None] or vals
+    lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
+    inside = [(v, st) for v, st in vals if lo <= st.lineno <= hi]
+    a = f.args  # type: ignore[attr-defined]
+    if name and name in {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}:
+        return inside  # a parameter: bindings in other functions are other variables
+    return inside or vals
+
+
+def param_values(mod: ModuleFacts, name: str, line: int) -> set[tuple[str, str]]:
+    """(ref, caller path) for what callers pass where ``name`` is a parameter: ``model`` of
+    the function using it, or ``self.model`` bound in ``__init__`` from parameter ``model``."""
+    prog = mod.program
+    if "." not in name:
+        f, key = enclosing_function(mod, line)
+        if f is None:
+            return set()
+        a = f.args  # type: ignore[attr-defined]
+        if name not in [x.arg for x in [*a.posonlyargs, *a.args]]:
+            return set()
+        lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
+        if any(lo <= st.lineno <= hi for _v, st in mod.assigns.get(name, [])):
+            return set()  # rebound inside the function
+        return prog.param_refs(mod.path, key, name)
+    if not name.startswith("self."):
+        return set()
+    vals = mod.assigns.get(name, [])
+    if len(vals) != 1:
+        return set()
+    v, st = vals[0]
+    while (
+        isinstance(v, ast.Call)
+        and isinstance(v.func, ast.Attribute)
+        and v.func.attr in ("to", "cuda")
+    ):
+        v = v.func.value  # `self.model = model.to(device)`
+    if not isinstance(v, ast.Name):
+        return set()
+    _fn, key = enclosing_function(mod, st.lineno)
+    if not key.endswith(".__init__"):
+        return set()
+    return prog.param_refs(mod.path, key, v.id)
+
+
+def tuple_bindings(mod: ModuleFacts) -> dict[str, list[tuple[ast.Call, int]]]:
+    """name -> (call, position) for each ``a, name = call(...)`` statement in the file."""
+    out = mod._cache.get("tuple_bindings")
+    if out is None:
+        out = {}
+        for st in mod.nodes(ast.Assign):
+            t = st.targets[0]
+            if isinstance(t, ast.Tuple) and isinstance(st.value, ast.Call):
+                for i, el in enumerate(t.elts):
+                    if isinstance(el, ast.Name):
+                        out.setdefault(el.id, []).append((st.value, i))
+        mod._cache["tuple_bindings"] = out
+    return out

@@ -141,7 +141,7 @@ def shuffle_sampler(mod: ModuleFacts):
 def _builder_sites(mod: ModuleFacts, c: ast.Call):
     """(function name, call sites) when DataLoader ``c`` is built in a function of this file
     that other checked files call."""
-    from toolkit.static.rules.losses import enclosing_function
+    from toolkit.static.rules._common import enclosing_function
 
     f, key = enclosing_function(mod, c.lineno)
     if f is None or "." in key or mod.program is None:

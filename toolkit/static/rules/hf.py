@@ -7,7 +7,7 @@ import re
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import ModuleFacts, dotted, has_star_kwargs, kwarg
-from toolkit.static.rules._common import backward_events, dtype_name, is_true
+from toolkit.static.rules._common import backward_events, dtype_name, enclosing_function, is_true
 
 HF = ("transformers",)
 PEFT = ("peft", "transformers")
@@ -233,25 +233,16 @@ def load_best(mod: ModuleFacts):
                 yield Hit(c, f"save_steps={ss} is not a multiple of eval_steps={es}")
 
 
-def _enclosing_function(mod: ModuleFacts, line: int) -> ast.AST | None:
-    best = None
-    for f in mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
-        if f.lineno <= line <= (f.end_lineno or f.lineno):
-            if best is None or f.lineno > best.lineno:
-                best = f
-    return best
-
-
 def _binding_before(mod: ModuleFacts, name: str, use: ast.AST, calls) -> ast.Call | None:
     """The ``TrainingArguments(...)`` call bound to ``name`` that reaches ``use``: the last
     assignment before it in the same function (a name reused across test methods or
     functions is a different variable in each)."""
-    where = _enclosing_function(mod, use.lineno)
+    where = enclosing_function(mod, use.lineno)[0]
     best = None
     for v, st in mod.assigns.get(name, []):
         if not (isinstance(v, ast.Call) and v in calls) or st.lineno > use.lineno:
             continue
-        if _enclosing_function(mod, st.lineno) is not where:
+        if enclosing_function(mod, st.lineno)[0] is not where:
             continue
         if best is None or st.lineno > best[0]:
             best = (st.lineno, v)

@@ -7,7 +7,12 @@ import re
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import ModuleFacts, dotted, kwarg, strip_moves
-from toolkit.static.rules._common import backward_events
+from toolkit.static.rules._common import (
+    backward_events,
+    enclosing_function,
+    param_values,
+    scoped_bindings,
+)
 
 TORCH = ("pytorch",)
 
@@ -81,7 +86,9 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
                 c.func.id if isinstance(c.func, ast.Name) else c.func.attr
             ):
                 continue  # only callables named like a loss (loss_fn, criterion) are followed
-            bound = _scoped(mod, mod.assigns.get(dotted(c.func), []), c.lineno, dotted(c.func))
+            bound = scoped_bindings(
+                mod, mod.assigns.get(dotted(c.func), []), c.lineno, dotted(c.func)
+            )
             if len(bound) == 1:  # `loss_fn = partial(F.cross_entropy, ...)` / `= make_loss(cfg)`
                 passed = loss_kind_of(mod, bound[0][0])
             elif mod.program is not None and not bound:
@@ -107,9 +114,8 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
             if len(kinds) == 1:
                 kind = kinds[0]
             elif kinds:  # the name holds different losses in different places: the one here
-                bound = _scoped(mod, mod.assigns.get(name, []), c.lineno, name)
-                kind = loss_kind_of(mod, bound[-1][0]) if len(bound) == 1 else None
-                kind = kind or None
+                bound = scoped_bindings(mod, mod.assigns.get(name, []), c.lineno, name)
+                kind = (loss_kind_of(mod, bound[0][0]) if len(bound) == 1 else "") or None
         if kind is None:
             continue
         inp = c.args[0] if c.args else kwarg(c, "input")
@@ -182,29 +188,15 @@ def provenance(mod: ModuleFacts, expr: ast.AST | None, depth: int = 0) -> set[st
     if isinstance(expr, ast.Name):
         if re.search(r"logit", expr.id, re.I):
             out.add("logits")
-        vals = _scoped(mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0), expr.id)
+        vals = scoped_bindings(
+            mod, mod.assigns.get(expr.id, []), getattr(expr, "lineno", 0), expr.id
+        )
         if len(vals) == 1:
             out |= provenance(mod, vals[0][0], depth + 1)
         elif vals:
             provs = [provenance(mod, v, depth + 1) for v, _ in vals]
             out |= set.intersection(*provs) if provs else set()
     return out
-
-
-def _scoped(mod: ModuleFacts, vals: list, line: int, name: str = "") -> list:
-    """The bindings of a name that a use at ``line`` can see: those in the same function when
-    it has any (``out`` in ``forward`` is not ``out`` in ``train``), else all of them."""
-    if not vals or not line:
-        return vals
-    f, _key = enclosing_function(mod, line)
-    if f is None:
-        return [(v, st) for v, st in vals if enclosing_function(mod, st.lineno)[0] is None] or vals
-    lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
-    inside = [(v, st) for v, st in vals if lo <= st.lineno <= hi]
-    a = f.args  # type: ignore[attr-defined]
-    if name and name in {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}:
-        return inside  # a parameter: bindings in other functions are other variables
-    return inside or vals
 
 
 SEQ_HEADS = {"Softmax": "softmax", "LogSoftmax": "log_softmax", "Sigmoid": "sigmoid"}
@@ -280,58 +272,6 @@ def seq_head(mod: ModuleFacts, call: ast.Call) -> str:
     return ""
 
 
-def enclosing_function(mod: ModuleFacts, line: int) -> tuple[ast.AST | None, str]:
-    """The innermost function around ``line`` and its summary key (``f`` / ``Cls.f``)."""
-    at = mod._cache.get("func_at")
-    if at is None:  # line -> innermost function, built once per file
-        at = [None] * (len(mod.lines) + 2)
-        fns = sorted(mod.nodes(ast.FunctionDef, ast.AsyncFunctionDef), key=lambda f: f.lineno)
-        for f in fns:  # outer functions first: inner ones overwrite their lines
-            hi = min(f.end_lineno or f.lineno, len(at) - 1)
-            at[f.lineno : hi + 1] = [f] * (hi - f.lineno + 1)
-        mod._cache["func_at"] = at
-    best = at[line] if 0 <= line < len(at) else None
-    if best is None:
-        return None, ""
-    cls = getattr(best, "_lc_class", "")
-    return best, f"{cls}.{best.name}" if cls else best.name
-
-
-def _param_values(mod: ModuleFacts, name: str, line: int) -> set[tuple[str, str]]:
-    """(ref, caller path) for what callers pass where ``name`` is a parameter: ``model`` of
-    the function using it, or ``self.model`` bound in ``__init__`` from parameter ``model``."""
-    prog = mod.program
-    if "." not in name:
-        f, key = enclosing_function(mod, line)
-        if f is None:
-            return set()
-        a = f.args  # type: ignore[attr-defined]
-        if name not in [x.arg for x in [*a.posonlyargs, *a.args]]:
-            return set()
-        lo, hi = f.lineno, f.end_lineno or f.lineno  # type: ignore[attr-defined]
-        if any(lo <= st.lineno <= hi for _v, st in mod.assigns.get(name, [])):
-            return set()  # rebound inside the function
-        return prog.param_refs(mod.path, key, name)
-    if not name.startswith("self."):
-        return set()
-    vals = mod.assigns.get(name, [])
-    if len(vals) != 1:
-        return set()
-    v, st = vals[0]
-    while (
-        isinstance(v, ast.Call)
-        and isinstance(v.func, ast.Attribute)
-        and v.func.attr in ("to", "cuda")
-    ):
-        v = v.func.value  # `self.model = model.to(device)`
-    if not isinstance(v, ast.Name):
-        return set()
-    _fn, key = enclosing_function(mod, st.lineno)
-    if not key.endswith(".__init__"):
-        return set()
-    return prog.param_refs(mod.path, key, v.id)
-
-
 def _param_head(mod: ModuleFacts, callee: str, line: int) -> str:
     """The head of a model that reaches ``callee`` through a parameter: every call site
     passes a model whose output ends with the same head."""
@@ -339,7 +279,7 @@ def _param_head(mod: ModuleFacts, callee: str, line: int) -> str:
     if key in mod._cache:
         return mod._cache[key]
     mod._cache[key] = ""
-    vals = _param_values(mod, callee, line)
+    vals = param_values(mod, callee, line)
     heads = {mod.program.ref_head(r, p) for r, p in vals}
     if len(heads) == 1 and (h := heads.pop()):
         mod._cache[key] = h
@@ -350,7 +290,7 @@ def _param_loss(mod: ModuleFacts, callee: str, line: int) -> str:
     """The loss class every caller passes as parameter ``callee`` (``loss_fn(preds, y)``)."""
     kinds = {
         r.split(":", 1)[1] if r.startswith("loss:") else ""
-        for r, _ in _param_values(mod, callee, line)
+        for r, _ in param_values(mod, callee, line)
     }
     return kinds.pop() if len(kinds) == 1 else ""
 

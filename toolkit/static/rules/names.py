@@ -149,7 +149,7 @@ def _hint(mod: ModuleFacts, name: str, line: int = 0) -> str:
 
 def _function_names(mod: ModuleFacts, line: int) -> set[str]:
     """Names bound in the function around ``line``: its parameters and assignments."""
-    from toolkit.static.rules.losses import enclosing_function
+    from toolkit.static.rules._common import enclosing_function
 
     f, _key = enclosing_function(mod, line)
     if f is None:

@@ -20,6 +20,7 @@ from toolkit.static.rules._common import (
     optimizer_params,
     sched_step_events,
     training_loops,
+    tuple_bindings,
     zero_grad_events,
 )
 
@@ -628,9 +629,9 @@ def _step_functions(mod: ModuleFacts):
 
 def _resolved_refs(mod: ModuleFacts, name: str, line: int) -> set[str]:
     """What a parameter or ``self.x`` set from a constructor parameter is, across callers."""
-    from toolkit.static.rules.losses import _param_values
+    from toolkit.static.rules._common import param_values
 
-    return {mod.program.resolve(r, p) for r, p in _param_values(mod, name, line)}
+    return {mod.program.resolve(r, p) for r, p in param_values(mod, name, line)}
 
 
 def _step_function_scheduler(mod: ModuleFacts):
@@ -669,9 +670,9 @@ def _model_calls(mod: ModuleFacts, expr: ast.AST, depth: int = 0) -> list[ast.Ca
         if len(vals) == 1 and not isinstance(vals[0][1], ast.For | ast.AsyncFor):
             return _model_calls(mod, vals[0][0], depth + 1)
         if not vals:  # `dist, values = model(obs)`: an element of a model's returned tuple
-            tup = _tuple_bindings(mod).get(expr.id, [])
+            tup = tuple_bindings(mod).get(expr.id, [])
             if len(tup) == 1:
-                return _model_calls(mod, tup[0], depth + 1)
+                return _model_calls(mod, tup[0][0], depth + 1)
         return out
     if isinstance(expr, ast.Call):
         f = expr.func
@@ -682,20 +683,6 @@ def _model_calls(mod: ModuleFacts, expr: ast.AST, depth: int = 0) -> list[ast.Ca
         if isinstance(child, ast.expr):
             out += _model_calls(mod, child, depth)
     return out
-
-
-def _tuple_bindings(mod: ModuleFacts) -> dict[str, list[ast.expr]]:
-    """name -> values of ``a, name = value`` statements (tuple unpacking of one call)."""
-    if "tuple_bindings" not in mod._cache:
-        out: dict[str, list[ast.expr]] = {}
-        for st in mod.nodes(ast.Assign):
-            t = st.targets[0]
-            if isinstance(t, ast.Tuple) and isinstance(st.value, ast.Call):
-                for el in t.elts:
-                    if isinstance(el, ast.Name):
-                        out.setdefault(el.id, []).append(st.value)
-        mod._cache["tuple_bindings"] = out
-    return mod._cache["tuple_bindings"]
 
 
 def _no_grad_at(mod: ModuleFacts, call: ast.Call) -> bool:
