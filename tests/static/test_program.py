@@ -267,3 +267,26 @@ class Trainer:
 def test_rank_guard_in_the_caller(tmp_path: Path, guard: str, want: int):
     root = write(tmp_path, {"trainer.py": SNAPSHOT.format(guard=guard)})
     assert len(codes(root, "LC704")) == want
+
+
+def test_calls_last_keeps_source_order_and_matches_a_full_scan() -> None:
+    from toolkit.static.engine import parse_facts
+
+    src = (
+        "import torch\nimport torch.nn.functional as F\nfrom torch.cuda.amp import autocast as ac\n"
+        "x = F.softmax(y)\nwith ac():\n    z = torch.softmax(x, 1)\n"
+        "m = AutoModel.from_pretrained('a')\nt = trainer.train()\nu = my_pretrain()\n"
+    )
+    mod, _ = parse_facts(src)
+    assert mod is not None
+    got = [(q, c.lineno) for q, c in mod.calls_last("softmax", "autocast", "softmax")]
+    scan = [(mod.resolve(c.func), c.lineno) for c in mod.all_calls]  # what a full scan keeps
+    assert got == [(q, line) for q, line in scan if q.rsplit(".", 1)[-1] in ("softmax", "autocast")]
+    assert sorted(got) == [
+        ("torch.cuda.amp.autocast", 5),
+        ("torch.nn.functional.softmax", 4),
+        ("torch.softmax", 6),
+    ]
+    ends = [(q, line) for q, line in scan if q.rsplit(".", 1)[-1].endswith("train")]
+    assert sorted(ends) == sorted((q, c.lineno) for q, c in mod.calls_last(endswith="train"))
+    assert [q for q, _c in mod.calls_last(endswith="train")] == ["trainer.train", "my_pretrain"]

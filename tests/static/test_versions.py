@@ -41,3 +41,39 @@ def test_lc701_retired_on_torch_2_6_and_kept_below(tmp_path: Path) -> None:
     assert not [f for f in check_paths([new / "load.py"], select=["LC701"]).findings]
     (hit,) = check_paths([old / "load.py"], select=["LC701"]).findings
     assert "older than 2.6" in hit.message and "requirements.txt" in hit.message
+
+
+def test_installed_versions_match_importlib_metadata() -> None:
+    """The dist-info scan that spares importing importlib.metadata gives its answers."""
+    from importlib import metadata
+
+    from toolkit.static.versions import _dist_info_version
+
+    for name in ("torch", "numpy", "pyflakes", "PyYAML", "nvidia-ml-py", "no-such-dist-xyz"):
+        try:
+            want: str | None = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            want = None
+        got = _dist_info_version(name)
+        if got is None:  # the scan deferred to importlib.metadata
+            continue
+        assert (got or None) == want, name
+    assert _dist_info_version("torch") == metadata.version("torch")  # found by the scan
+
+
+def test_installed_version_scan_defers_on_egg_info(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    from toolkit.static.versions import _dist_info_version
+
+    (tmp_path / "somepkg-1.2.dist-info").mkdir()
+    (tmp_path / "otherpkg.egg-info").mkdir()
+    (tmp_path / "twice-1.0.dist-info").mkdir()
+    (tmp_path / "twice-2.0.dist-info").mkdir()
+    (tmp_path / "somepkg_utils-9.9.dist-info").mkdir()
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    assert _dist_info_version("somepkg") == "1.2"
+    assert _dist_info_version("SomePkg") == "1.2"
+    assert _dist_info_version("otherpkg") is None  # egg-info: importlib.metadata decides
+    assert _dist_info_version("twice") is None  # ambiguous: importlib.metadata decides
+    assert _dist_info_version("absent") == ""

@@ -526,7 +526,7 @@ class ModuleFacts:
         self.is_test = bool(TEST_PATH_RE.search(path.replace("\\", "/")))
         self._collect()
         self._cache: dict[str, Any] = {}
-        self._by_last: dict[str, list[tuple[str, ast.Call]]] | None = None
+        self._by_last: dict[str, list[tuple[int, str, ast.Call]]] | None = None
         self._hb: tuple[Any, bool] | None = None  # (program, _helper_backward() under it)
         self._run_file: bool | None = None  # rules.names.is_run_file, once per file
         self._kw_index: dict[str, list[int]] | None = None  # keyword -> positions in all_calls
@@ -594,22 +594,41 @@ class ModuleFacts:
     def imported(self, prefix: str) -> bool:
         return any(o == prefix or o.startswith(prefix + ".") for o in self.imports.values())
 
+    def _last_index(self) -> dict[str, list[tuple[int, str, ast.Call]]]:
+        """Last component of the resolved callee -> (position in ``all_calls``, resolved
+        callee, call); built once per file."""
+        if self._by_last is None:
+            self._by_last = {}
+            for i, c in enumerate(self.all_calls):
+                q = self.resolve(c.func)
+                self._by_last.setdefault(q.rsplit(".", 1)[-1], []).append((i, q, c))
+        return self._by_last
+
     def calls_q(self, *ends: str) -> list[ast.Call]:
         """Every call whose resolved callee ends with one of ``ends`` (``"TrainingArguments"``)."""
         key = "q:" + "|".join(ends)
         if key not in self._cache:
-            if self._by_last is None:
-                self._by_last = {}
-                for c in self.all_calls:
-                    q = self.resolve(c.func)
-                    self._by_last.setdefault(q.rsplit(".", 1)[-1], []).append((q, c))
+            index = self._last_index()
             out = []
             for e in ends:
-                for q, c in self._by_last.get(e.rsplit(".", 1)[-1], []):
+                for _i, q, c in index.get(e.rsplit(".", 1)[-1], []):
                     if q == e or q.endswith("." + e):
                         out.append(c)
             self._cache[key] = out
         return self._cache[key]
+
+    def calls_last(self, *lasts: str, endswith: str = "") -> list[tuple[str, ast.Call]]:
+        """(resolved callee, call) for the calls whose resolved callee's last component is one
+        of ``lasts`` (or ends with ``endswith``), in ``all_calls`` order: what a scan of every
+        call filtered on that name would keep, without resolving each call again."""
+        index = self._last_index()
+        keys = (
+            [k for k in index if k.endswith(endswith)] if endswith else list(dict.fromkeys(lasts))
+        )
+        hits = [h for k in keys for h in index.get(k, ())]
+        if len(keys) > 1:
+            hits.sort(key=lambda h: h[0])
+        return [(q, c) for _i, q, c in hits]
 
     def mentions(self, *words: str) -> bool:
         """Some of ``words`` may be a name in this file: they occur in its text (a name that
@@ -664,10 +683,9 @@ class ModuleFacts:
             self._cache["trains"] = bool(
                 self.calls_attr("backward")
                 or any(
-                    self.resolve(c.func).endswith("train")
-                    and isinstance(c.func, ast.Attribute)
+                    isinstance(c.func, ast.Attribute)
                     and "trainer" in self.kinds.get(dotted(c.func.value), ())
-                    for c in self.all_calls
+                    for _q, c in self.calls_last(endswith="train")
                 )
             )
         return self._cache["trains"]

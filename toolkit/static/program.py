@@ -18,6 +18,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
+from operator import itemgetter
 from sys import intern
 
 from toolkit.static.engine import calls_in, cond_text, dotted, strip_moves
@@ -736,6 +737,9 @@ def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary, lines: list[
                 fs.train_loader_keeps_last = fs.train_loader_keeps_last or c.lineno
 
 
+_LINE_COL = itemgetter(0, 1)
+
+
 def _call_sites(mod, out: ModuleSummary, owner) -> None:
     """Calls that may reach a function of a checked file, with their context read from line
     ranges (no scopes needed): inside a ``with no_grad()`` / ``inference_mode()`` block, after
@@ -774,13 +778,20 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
         for lo, hi in spans:
             if hi >= lo:
                 flags[lo : hi + 1] = b"\x01" * (hi - lo + 1)
+    loop_size = max([hi for _lo, hi in loops] + [0]) + 2
+    in_loop = bytearray(loop_size)  # per line: inside a loop over a data loader
+    for lo, hi in loops:
+        if hi >= lo:
+            in_loop[lo : hi + 1] = b"\x01" * (hi - lo + 1)
     imports = mod.imports
-    for c in sorted(mod.all_calls, key=lambda n: (n.lineno, n.col_offset)):
+    kept = []
+    resolve = mod.resolve
+    for c in mod.all_calls:
         f = c.func
         tf = type(f)
         if tf is not ast.Name and tf is not ast.Attribute:
             continue
-        q = mod.resolve(f)
+        q = resolve(f)
         if not q:
             continue
         top = q.split(".", 1)[0]
@@ -789,11 +800,13 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
         if tf is ast.Attribute and top not in imports:
             if not (type(f.value) is ast.Name and f.value.id == "self"):
                 continue  # a method call on an object: not resolvable by name
-        fs = owner(c.lineno)
+        kept.append((c.lineno, c.col_offset, q, c))
+    kept.sort(key=_LINE_COL)
+    for line, _col, q, c in kept:
+        fs = owner(line)
         q = intern(q)  # one object per name: the summaries pickle small between processes
         caller = intern(fs.name.rsplit(".", 1)[-1]) if fs else "<module>"
         key = fs.name if fs else "<module>"
-        line = c.lineno
         before = prior.setdefault(key, [])
         scheds = ()
         if c.args and sched_names:
@@ -817,7 +830,7 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
                 tuple(
                     arg_ref(mod, a) if isinstance(a, ast.Name | ast.Call) else "" for a in c.args
                 ),
-                any(lo <= line <= hi for lo, hi in loops),
+                line < loop_size and bool(in_loop[line]),
                 targets.get(id(c), ""),
             )
         )

@@ -10,10 +10,11 @@ tuples of their leading integers (``2.6.0+cu124`` -> ``(2, 6, 0)``).
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "lightning")
@@ -91,12 +92,52 @@ def _pins_in_dir(d: Path) -> dict[str, Pin]:
     return out
 
 
+META_SUFFIXES = (".dist-info", ".egg-info", ".egg")
+
+
+def _norm(name: str) -> str:
+    """PEP 503 name normalization (``Foo.Bar-baz`` -> ``foo_bar_baz``, dist-info style)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _dist_info_version(name: str) -> str | None:
+    """The version in the name of the first ``<name>-<version>.dist-info`` folder on
+    ``sys.path`` (the folders importlib.metadata reads, in its order); "" when no folder on the
+    path names the distribution; None when only importlib.metadata can tell (an ``.egg-info``,
+    several candidates in one folder). Saves importing importlib.metadata, about 16 ms, a
+    fifth of the analyzer's start-up."""
+    want = _norm(name)
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                hits = [
+                    e.name
+                    for e in it
+                    if e.name.endswith(META_SUFFIXES)
+                    and _norm(e.name.rsplit(".", 1)[0].partition("-")[0]) == want
+                ]
+        except OSError:
+            continue
+        if hits:
+            if len(hits) == 1 and hits[0].endswith(".dist-info"):
+                return hits[0][:-10].partition("-")[2] or None
+            return None
+    return ""
+
+
 @lru_cache(maxsize=16)
 def installed(name: str) -> Pin | None:
-    try:
-        v = metadata.version(name)
-    except metadata.PackageNotFoundError:
+    """The installed distribution's version (None when not installed)."""
+    v = _dist_info_version(name)
+    if v == "":
         return None
+    if v is None:  # an egg-info or several candidates: ask importlib.metadata
+        from importlib import metadata
+
+        try:
+            v = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
     t = vtuple(v)
     return Pin(name, t, t, f"installed {v}")
 

@@ -15,9 +15,8 @@ def _autocast_calls(mod: ModuleFacts):
     out = []
     if not mod.mentions("autocast"):
         return out
-    for c in mod.all_calls:
-        q = mod.resolve(c.func)
-        if q.rsplit(".", 1)[-1] != "autocast" or not (q.startswith("torch") or q == "autocast"):
+    for q, c in mod.calls_last("autocast"):
+        if not (q.startswith("torch") or q == "autocast"):
             continue
         if mod.value_of(kwarg(c, "enabled"), True) is False:
             continue
@@ -119,7 +118,7 @@ def pure_fp16(mod: ModuleFacts):
                         e.node,
                         f"'{ast.unparse(f)}' casts the trained model to float16 before training: updates below float16 resolution vanish",
                     )
-    for c in mod.all_calls:
+    for _q, c in mod.calls_last(endswith="from_pretrained"):
         f = c.func
         if (
             mod.resolve(f).endswith("from_pretrained")
@@ -145,8 +144,7 @@ def pure_fp16(mod: ModuleFacts):
     "use torch.autocast('cuda', dtype=...) and torch.amp.GradScaler('cuda')",
 )
 def deprecated_amp(mod: ModuleFacts):
-    for c in mod.all_calls:
-        q = mod.resolve(c.func)
+    for q, c in mod.calls_last("autocast", "GradScaler"):
         if q in (
             "torch.cuda.amp.autocast",
             "torch.cuda.amp.GradScaler",

@@ -38,17 +38,16 @@ def _optimized_names(mod: ModuleFacts) -> set[str] | None:
 
     out: set[str] = set()
     seen = False
-    for c in mod.all_calls:
-        last = mod.resolve(c.func).rsplit(".", 1)[-1]
-        if last in OPTIMIZER_NAMES or last in ("Trainer", "SFTTrainer", "prepare"):
-            seen = True
-            for n in ast.walk(c):
-                if isinstance(n, ast.Attribute) and n.attr in ("parameters", "named_parameters"):
-                    out.add(dotted(n.value))
-                elif isinstance(n, ast.keyword) and n.arg == "model":
-                    out.add(dotted(n.value))
-                elif last == "prepare" and isinstance(n, ast.Name):
-                    out.add(n.id)
+    for q, c in mod.calls_last(*OPTIMIZER_NAMES, "Trainer", "SFTTrainer", "prepare"):
+        last = q.rsplit(".", 1)[-1]
+        seen = True
+        for n in ast.walk(c):
+            if isinstance(n, ast.Attribute) and n.attr in ("parameters", "named_parameters"):
+                out.add(dotted(n.value))
+            elif isinstance(n, ast.keyword) and n.arg == "model":
+                out.add(dotted(n.value))
+            elif last == "prepare" and isinstance(n, ast.Name):
+                out.add(n.id)
     return out if seen else None
 
 

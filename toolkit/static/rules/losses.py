@@ -57,6 +57,27 @@ def loss_kind_of(mod: ModuleFacts, v: ast.AST | None) -> str:
     return ""
 
 
+def _loss_candidates(mod: ModuleFacts, functional: dict[str, str], lossy: set[str]):
+    """(resolved callee, call) in source order for the calls ``loss_calls`` may keep: a
+    functional loss, a name holding a loss, a callable named like one, ``Loss()(x, y)``
+    (resolved callee "" for the last). Picked from the per-file index of callees by their
+    last name, so the other calls are never looked at one by one."""
+    lossy_last = {n.rsplit(".", 1)[-1] for n in lossy}
+    out = []
+    for k, hits in mod._last_index().items():
+        if not k or k in functional or k in lossy_last or LOSS_NAME_RE.search(k):
+            out.extend(hits)
+            continue
+        for h in hits:
+            f = h[2].func
+            if type(f) is ast.Call or (
+                type(f) is ast.Name and f.id != k and (f.id in lossy or LOSS_NAME_RE.search(f.id))
+            ):
+                out.append(h)
+    out.sort(key=lambda h: h[0])
+    return [("" if type(c.func) is ast.Call else q, c) for _i, q, c in out]
+
+
 def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
     """(call, loss class name, input expr, target expr) for every loss application
     (classification losses; ``extra`` adds more functional name -> class pairs)."""
@@ -70,11 +91,7 @@ def loss_calls(mod: ModuleFacts, extra: dict[str, str] | None = None):
     functional = {**FUNCTIONAL, **(extra or {})}
     out = []
     lossy = {k for k, v in mod.kinds.items() if any(r.startswith("loss_fn:") for r in v)}
-    for c in mod.all_calls:
-        if isinstance(c.func, ast.Call):
-            q = ""
-        else:
-            q = mod.resolve(c.func)
+    for q, c in _loss_candidates(mod, functional, lossy):
         last = q.rsplit(".", 1)[-1]
         passed = ""
         if (
@@ -432,8 +449,7 @@ def unreduced_backward(mod: ModuleFacts):
 def softmax_dim(mod: ModuleFacts):
     if not mod.mentions("oftmax"):  # softmax, log_softmax, Softmax, LogSoftmax
         return
-    for c in mod.all_calls:
-        q = mod.resolve(c.func)
+    for q, c in mod.calls_last("softmax", "log_softmax", "Softmax", "LogSoftmax"):
         last = q.rsplit(".", 1)[-1]
         if last in ("softmax", "log_softmax") and (q.startswith("torch.") or "functional" in q):
             if (
