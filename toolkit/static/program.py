@@ -17,8 +17,8 @@ import ast
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from pathlib import Path
 from operator import itemgetter
+from pathlib import Path
 from sys import intern
 
 from toolkit.static.engine import calls_in, cond_text, dotted, strip_moves
