@@ -290,3 +290,45 @@ def test_calls_last_keeps_source_order_and_matches_a_full_scan() -> None:
     ends = [(q, line) for q, line in scan if q.rsplit(".", 1)[-1].endswith("train")]
     assert sorted(ends) == sorted((q, c.lineno) for q, c in mod.calls_last(endswith="train"))
     assert [q for q, _c in mod.calls_last(endswith="train")] == ["trainer.train", "my_pretrain"]
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+
+TRAIN = "import torch\nimport copy\n\nif __name__ == '__main__':\n    print(copy.deepcopy(torch.zeros(1)))\n"
+SHADOW = "import torch\n\n\ndef deepcopy(x):\n    return torhc.clone(x)\n"
+
+
+def test_stdlib_import_does_not_reach_a_package_module_of_that_name(tmp_path: Path) -> None:
+    """`import copy` inside a package loads the standard library, not the package's own
+    copy.py (torch/_dynamo/polyfills/copy.py was linked to every `import copy`)."""
+    _write(tmp_path, {"pkg/__init__.py": "", "pkg/train.py": TRAIN, "pkg/copy.py": SHADOW})
+    res = check_paths([tmp_path / "pkg"])
+    assert not [f for f in res.findings if f.path.endswith("copy.py")]
+
+
+def test_stdlib_name_next_to_a_script_is_the_local_module(tmp_path: Path) -> None:
+    """A script's folder comes first on sys.path: there `import copy` loads ./copy.py."""
+    _write(tmp_path, {"scripts/train.py": TRAIN, "scripts/copy.py": SHADOW})
+    res = check_paths([tmp_path / "scripts"])
+    assert [f.code for f in res.findings if f.path.endswith("copy.py")] == ["LC001"]
+
+
+def test_own_package_named_like_a_library_is_reached_by_its_full_name(tmp_path: Path) -> None:
+    """A project that is itself `timm` imports `timm.models.vit` from its own files."""
+    _write(
+        tmp_path,
+        {
+            "repo/timm/__init__.py": "",
+            "repo/timm/models/__init__.py": "",
+            "repo/timm/models/vit.py": SHADOW,
+            "repo/train.py": "import torch\nimport timm.models.vit as vit\n\n"
+            "if __name__ == '__main__':\n    vit.deepcopy(torch.zeros(1))\n",
+        },
+    )
+    res = check_paths([tmp_path / "repo"])
+    assert [f.code for f in res.findings if f.path.endswith("vit.py")] == ["LC001"]

@@ -511,6 +511,7 @@ class ModuleFacts:
         self.lines = source.splitlines()
         self.path = path
         self.imports: dict[str, str] = {}
+        self.relative_imports: set[str] = set()  # origins of `from .x import y` (dots dropped)
         self.module_classes: dict[str, ast.ClassDef] = {}
         self.functions: dict[str, ast.AST] = {}  # module-level functions
         self.methods: dict[tuple[str, str], ast.AST] = {}
@@ -592,7 +593,14 @@ class ModuleFacts:
         return default
 
     def imported(self, prefix: str) -> bool:
-        return any(o == prefix or o.startswith(prefix + ".") for o in self.imports.values())
+        """Some import of this file names ``prefix`` or a module under it."""
+        heads = self._cache.get("import_heads")
+        if heads is None:  # every dotted prefix of every import origin, once per file
+            heads = self._cache["import_heads"] = set()
+            for o in self.imports.values():
+                parts = o.split(".")
+                heads.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+        return prefix in heads
 
     def _last_index(self) -> dict[str, list[tuple[int, str, ast.Call]]]:
         """Last component of the resolved callee -> (position in ``all_calls``, resolved
@@ -642,6 +650,8 @@ class ModuleFacts:
     def calls_with_kw(self, *names: str) -> list[ast.Call]:
         """Calls passing a keyword argument among ``names``, in ``all_calls`` order (the ones
         a rule reading that keyword can fire on; the index is built once per file)."""
+        if not self.mentions(*names):
+            return []  # no such keyword is spelled in this file
         index = self._kw_index
         if index is None:
             index = self._kw_index = {}
@@ -708,7 +718,10 @@ class ModuleFacts:
         for node in get(ast.ImportFrom, []):
             base = node.module or ""  # type: ignore[attr-defined]
             for a in node.names:  # type: ignore[attr-defined]
-                self.imports[a.asname or a.name] = f"{base}.{a.name}" if base else a.name
+                origin = f"{base}.{a.name}" if base else a.name
+                self.imports[a.asname or a.name] = origin
+                if node.level:  # type: ignore[attr-defined]
+                    self.relative_imports.add(origin)
         for node in get(ast.ClassDef, []):
             bases = {dotted(b).rsplit(".", 1)[-1] for b in node.bases}  # type: ignore[attr-defined]
             if bases & {"Module", "PreTrainedModel", "LightningModule"} or any(

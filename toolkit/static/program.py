@@ -14,6 +14,7 @@ and matches a checked file ``.../utils/train.py`` (or ``train.py``) by module-pa
 from __future__ import annotations
 
 import ast
+import os
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ NOT_CHECKED = frozenset(  # library tops no project names a file after (not "dat
      "shutil", "random", "copy", "glob", "pickle", "warnings", "dataclasses", "datetime",
      "contextlib")
 )  # fmt: skip
+# top-level names an absolute import takes from the standard library or an installed library
+EXTERNAL_TOPS = NOT_CHECKED | frozenset(__import__("sys").stdlib_module_names)
 CALLER_CONTEXT = (
     "no_grad", "inference_mode", ".eval()", "rank", "main_process", "train(False)", "LR(",
     "Loss(",
@@ -134,6 +137,7 @@ class ModuleSummary:
     trains: bool = False  # runs a backward pass
     bn1d: bool = False  # trains a model built with nn.BatchNorm1d (a batch of one raises)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
+    relative_imports: list[str] = field(default_factory=list)  # those written `from .x import`
     size: int = 0  # AST nodes: what the file costs to analyze
 
 
@@ -152,6 +156,22 @@ def module_names(path: Path, roots: list[Path]) -> list[str]:
         parts = parts[:-1]
     parts = [p for p in parts if p not in ("", ".", "/")][-6:]
     return [".".join(parts[i:]) for i in range(len(parts)) if parts[i:]]
+
+
+def _importable_name(path: str, package_dirs: set[str]) -> str:
+    """``timm/models/vit.py`` -> ``timm.models.vit`` when ``timm/`` and ``timm/models/`` are
+    packages (a checked ``__init__.py``): the dotted path up from the outermost package, the
+    name an absolute import finds the file by."""
+    base = os.path.basename(path)
+    parts = [] if base == "__init__.py" else [os.path.splitext(base)[0]]
+    d = os.path.dirname(path)
+    while d in package_dirs:
+        parts.append(os.path.basename(d))
+        up = os.path.dirname(d)
+        if up == d:
+            break
+        d = up
+    return ".".join(reversed(parts))
 
 
 class Program:
@@ -183,6 +203,13 @@ class Program:
                 by_name.setdefault(n, []).append(m.path)
         self._by_name = by_name
         self._by_path = {m.path: m for m in summaries}
+        self._package_dirs = {
+            os.path.dirname(m.path) for m in summaries if os.path.basename(m.path) == "__init__.py"
+        }
+        by_full: dict[str, list[str]] = {}  # the name `import` finds a file by -> paths
+        for m in summaries:
+            by_full.setdefault(_importable_name(m.path, self._package_dirs), []).append(m.path)
+        self._by_full = by_full
         self._importers: dict[str, list[str]] | None = None  # path -> paths importing it
         self.save_folders = {str(Path(m.path).parent) for m in summaries if m.saves}
         self.run_closure: set[str] = set()
@@ -190,13 +217,10 @@ class Program:
             if not m.is_run:
                 continue
             self.run_closure.add(m.path)
+            own = set(m.names)
+            rel = set(m.relative_imports)
             for origin in m.imports:  # the checked files a run file imports (one level)
-                parts = origin.split(".")
-                for i in range(len(parts), 0, -1):
-                    hit = by_name.get(".".join(parts[:i]))
-                    if hit:
-                        self.run_closure.update(hit)
-                        break
+                self.run_closure.update(self._targets(origin, own, origin in rel, m.path))
         self._propagate()
 
     def param_refs(self, path: str, func: str, param: str) -> set[tuple[str, str]]:
@@ -319,14 +343,37 @@ class Program:
         for m in self.modules:
             yield from m.functions.items()
 
-    def _targets(self, origin: str, own: set[str]) -> list[str]:
-        """Paths of the checked file an import origin (``pkg.mod.name``) resolves to."""
+    def _targets(
+        self, origin: str, own: set[str], relative: bool = False, importer: str = ""
+    ) -> list[str]:
+        """Paths of the checked file an import origin (``pkg.mod.name``) resolves to (a
+        checked file answers to every suffix of its dotted path). An absolute import of the
+        standard library or a known library (``import os``, ``import torch``) reaches a
+        checked file only by that file's full name, or in the importer's own folder when that
+        folder is not a package (a script's folder comes first on ``sys.path``): a checked
+        ``torch/_dynamo/polyfills/os.py`` is not what ``import os`` loads."""
         parts = origin.split(".")
+        external = not relative and parts[0] in EXTERNAL_TOPS
         for i in range(len(parts), 0, -1):
             name = ".".join(parts[:i])
-            if name in self._by_name:
-                return [] if name in own else self._by_name[name]
+            if external:
+                hit = self._by_full.get(name) or self._script_sibling(name, importer)
+            else:
+                hit = self._by_name.get(name)
+            if hit:
+                return [] if name in own else hit
         return []
+
+    def _script_sibling(self, name: str, importer: str) -> list[str]:
+        """Checked files answering to ``name`` in ``importer``'s folder, when that folder is
+        not a package (no checked ``__init__.py``)."""
+        hits = self._by_name.get(name)
+        if not hits or not importer:
+            return []
+        folder = os.path.dirname(importer)
+        if folder in self._package_dirs:
+            return []
+        return [p for p in hits if os.path.dirname(p) == folder]
 
     def neighbours(self, mod) -> list[ModuleSummary]:
         """``mod``'s own summary, the checked files it imports and those that import it."""
@@ -334,8 +381,9 @@ class Program:
             self._importers = {}
             for m in self.modules:
                 own = set(m.names)
+                rel = set(m.relative_imports)
                 for origin in m.imports:
-                    for t in self._targets(origin, own):
+                    for t in self._targets(origin, own, origin in rel, m.path):
                         self._importers.setdefault(t, []).append(m.path)
         paths = [mod.path] + [m.path for m in self.imported_modules(mod)]
         paths += self._importers.get(mod.path, [])
@@ -346,7 +394,7 @@ class Program:
         own = set(self._mod_names.get(mod.path, []))
         paths: dict[str, None] = {}
         for origin in set(mod.imports.values()):
-            for t in self._targets(origin, own):
+            for t in self._targets(origin, own, origin in mod.relative_imports, mod.path):
                 paths[t] = None
         return [self._by_path[p] for p in paths if p in self._by_path]
 
@@ -355,6 +403,10 @@ class Program:
         own = set(self._mod_names.get(mod.path, []))
         for origin in mod.imports.values():
             parts = origin.split(".")
+            if parts[0] in EXTERNAL_TOPS and origin not in mod.relative_imports:
+                if self._targets(origin, own, False, mod.path):  # see _targets
+                    return True
+                continue
             for i in range(len(parts), 0, -1):
                 name = ".".join(parts[:i])
                 if name in self.all_names and name not in own:
@@ -458,6 +510,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
     out.imports = sorted(set(mod.imports.values()))
+    out.relative_imports = sorted(mod.relative_imports)
     out.size = mod.size
     out.distributed = bool(
         mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
@@ -554,6 +607,14 @@ class _Returns:
     """The file's ``return <value>`` statements, found by line range (in walk order)."""
 
     def __init__(self, mod) -> None:
+        from toolkit.static.engine import OPTIMIZER_NAMES
+        from toolkit.static.rules.losses import FUNCTIONAL
+
+        # what the file spells decides which facts a return can carry (a name a return
+        # resolves to is written at the call or in an import)
+        self.optim = mod.mentions(*OPTIMIZER_NAMES)
+        self.loss = mod.mentions(*FUNCTIONAL, *FUNCTIONAL.values())
+        self.pretrained = mod.mentions("from_pretrained")
         self.values = [n.value for n in mod.by_type.get(ast.Return, []) if n.value is not None]
         lines = [n.lineno for n in mod.by_type.get(ast.Return, []) if n.value is not None]
         self.by_line = sorted(range(len(lines)), key=lines.__getitem__)
@@ -573,7 +634,7 @@ def _returns(mod, node: ast.AST, fs: FuncSummary, returns: _Returns) -> None:
         return
     from toolkit.static.engine import OPTIMIZER_NAMES
 
-    for r in rets:
+    for r in rets if returns.optim else ():
         v = strip_moves(r)
         if isinstance(v, ast.Name):
             vals = mod.assigns.get(v.id, [])
@@ -588,7 +649,7 @@ def _returns(mod, node: ast.AST, fs: FuncSummary, returns: _Returns) -> None:
 
     if len(rets) == 1 and isinstance(rets[0], ast.Tuple):
         fs.returns_elems = tuple(arg_ref(mod, el) for el in rets[0].elts)
-    kinds = {loss_kind_of(mod, r) for r in rets}
+    kinds = {loss_kind_of(mod, r) for r in rets} if returns.loss else {""}
     if len(kinds) == 1:
         fs.returns_loss = kinds.pop()
     evald = set(fs.sets_eval)
@@ -599,7 +660,7 @@ def _returns(mod, node: ast.AST, fs: FuncSummary, returns: _Returns) -> None:
     elif len(rets) == 1:
         ref = arg_ref(mod, rets[0])
         fs.returns_ref = ref if ref.startswith(("cls:", "func:")) else ""
-    for r in rets:
+    for r in rets if returns.pretrained else ():
         elts = r.elts if isinstance(r, ast.Tuple) else [r]
         for i, el in enumerate(elts):
             if _is_pretrained(mod, el):

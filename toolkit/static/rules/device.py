@@ -64,12 +64,8 @@ def cpu_tensor_in_loop(mod: ModuleFacts):
     if not devs and not mod.calls_attr("cuda"):
         return
     moved: set[int] = set()
-    for c in mod.all_calls:
-        if (
-            isinstance(c.func, ast.Attribute)
-            and c.func.attr in ("to", "cuda")
-            and isinstance(c.func.value, ast.Call)
-        ):
+    for c in [*mod.calls_by_attr.get("to", ()), *mod.calls_by_attr.get("cuda", ())]:
+        if isinstance(c.func.value, ast.Call):
             moved.add(id(c.func.value))
     for sc in mod.bw_scopes:
         bws = backward_events(sc)
@@ -115,12 +111,10 @@ def _index_only(mod: ModuleFacts, call: ast.Call) -> bool:
 
 
 def _moved_models(mod: ModuleFacts) -> bool:
-    for c in mod.all_calls:
-        f = c.func
-        if isinstance(f, ast.Attribute) and f.attr in ("to", "cuda"):
-            v = f.value
-            if isinstance(v, ast.Call) or mod.is_model(dotted(v)):
-                return True
+    for c in [*mod.calls_by_attr.get("to", ()), *mod.calls_by_attr.get("cuda", ())]:
+        v = c.func.value
+        if isinstance(v, ast.Call) or mod.is_model(dotted(v)):
+            return True
     return False
 
 
