@@ -332,3 +332,22 @@ def test_own_package_named_like_a_library_is_reached_by_its_full_name(tmp_path: 
     )
     res = check_paths([tmp_path / "repo"])
     assert [f.code for f in res.findings if f.path.endswith("vit.py")] == ["LC001"]
+
+
+def test_relative_import_reaches_the_module_its_dots_name(tmp_path: Path) -> None:
+    """`from ..helpers import deepcopy` in pkg/a/train.py is pkg/helpers.py, not the
+    pkg/a/helpers.py that a match on the name alone also found."""
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a/__init__.py": "",
+            "pkg/helpers.py": SHADOW,
+            "pkg/a/helpers.py": SHADOW,
+            "pkg/a/train.py": "import torch\nfrom ..helpers import deepcopy\n\n"
+            "if __name__ == '__main__':\n    deepcopy(torch.zeros(1))\n",
+        },
+    )
+    res = check_paths([tmp_path / "pkg"])
+    flagged = sorted(Path(f.path).relative_to(tmp_path).as_posix() for f in res.findings)
+    assert flagged == ["pkg/helpers.py"]

@@ -511,7 +511,8 @@ class ModuleFacts:
         self.lines = source.splitlines()
         self.path = path
         self.imports: dict[str, str] = {}
-        self.relative_imports: set[str] = set()  # origins of `from .x import y` (dots dropped)
+        # origins of `from .x import y` (dots dropped) -> how many dots
+        self.relative_imports: dict[str, int] = {}
         self.module_classes: dict[str, ast.ClassDef] = {}
         self.functions: dict[str, ast.AST] = {}  # module-level functions
         self.methods: dict[tuple[str, str], ast.AST] = {}
@@ -721,7 +722,7 @@ class ModuleFacts:
                 origin = f"{base}.{a.name}" if base else a.name
                 self.imports[a.asname or a.name] = origin
                 if node.level:  # type: ignore[attr-defined]
-                    self.relative_imports.add(origin)
+                    self.relative_imports.setdefault(origin, node.level)  # type: ignore[attr-defined]
         for node in get(ast.ClassDef, []):
             bases = {dotted(b).rsplit(".", 1)[-1] for b in node.bases}  # type: ignore[attr-defined]
             if bases & {"Module", "PreTrainedModel", "LightningModule"} or any(

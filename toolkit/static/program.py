@@ -137,7 +137,7 @@ class ModuleSummary:
     trains: bool = False  # runs a backward pass
     bn1d: bool = False  # trains a model built with nn.BatchNorm1d (a batch of one raises)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
-    relative_imports: list[str] = field(default_factory=list)  # those written `from .x import`
+    relative_imports: dict[str, int] = field(default_factory=dict)  # `from .x import`: dots
     size: int = 0  # AST nodes: what the file costs to analyze
 
 
@@ -207,8 +207,10 @@ class Program:
             os.path.dirname(m.path) for m in summaries if os.path.basename(m.path) == "__init__.py"
         }
         by_full: dict[str, list[str]] = {}  # the name `import` finds a file by -> paths
+        self._importable: dict[str, str] = {}
         for m in summaries:
-            by_full.setdefault(_importable_name(m.path, self._package_dirs), []).append(m.path)
+            name = self._importable[m.path] = _importable_name(m.path, self._package_dirs)
+            by_full.setdefault(name, []).append(m.path)
         self._by_full = by_full
         self._importers: dict[str, list[str]] | None = None  # path -> paths importing it
         self.save_folders = {str(Path(m.path).parent) for m in summaries if m.saves}
@@ -218,9 +220,9 @@ class Program:
                 continue
             self.run_closure.add(m.path)
             own = set(m.names)
-            rel = set(m.relative_imports)
+            rel = m.relative_imports
             for origin in m.imports:  # the checked files a run file imports (one level)
-                self.run_closure.update(self._targets(origin, own, origin in rel, m.path))
+                self.run_closure.update(self._targets(origin, own, rel.get(origin, 0), m.path))
         self._propagate()
 
     def param_refs(self, path: str, func: str, param: str) -> set[tuple[str, str]]:
@@ -343,17 +345,20 @@ class Program:
         for m in self.modules:
             yield from m.functions.items()
 
-    def _targets(
-        self, origin: str, own: set[str], relative: bool = False, importer: str = ""
-    ) -> list[str]:
+    def _targets(self, origin: str, own: set[str], level: int = 0, importer: str = "") -> list[str]:
         """Paths of the checked file an import origin (``pkg.mod.name``) resolves to (a
-        checked file answers to every suffix of its dotted path). An absolute import of the
-        standard library or a known library (``import os``, ``import torch``) reaches a
-        checked file only by that file's full name, or in the importer's own folder when that
-        folder is not a package (a script's folder comes first on ``sys.path``): a checked
-        ``torch/_dynamo/polyfills/os.py`` is not what ``import os`` loads."""
+        checked file answers to every suffix of its dotted path). ``level``: the dots of a
+        relative import, resolved from ``importer``'s package where that is known. An absolute
+        import of the standard library or a known library (``import os``, ``import torch``)
+        reaches a checked file only by that file's full name, or in the importer's own folder
+        when that folder is not a package (a script's folder comes first on ``sys.path``): a
+        checked ``torch/_dynamo/polyfills/os.py`` is not what ``import os`` loads."""
+        if level:
+            hit = self._relative_target(origin, level, importer)
+            if hit is not None:
+                return hit
         parts = origin.split(".")
-        external = not relative and parts[0] in EXTERNAL_TOPS
+        external = not level and parts[0] in EXTERNAL_TOPS
         for i in range(len(parts), 0, -1):
             name = ".".join(parts[:i])
             if external:
@@ -362,6 +367,24 @@ class Program:
                 hit = self._by_name.get(name)
             if hit:
                 return [] if name in own else hit
+        return []
+
+    def _relative_target(self, origin: str, level: int, importer: str) -> list[str] | None:
+        """``from ..x import y`` in ``a/b/c.py`` -> the checked ``a/x.py`` (or ``a/x/y.py``);
+        None when ``importer``'s package is not known (no checked ``__init__.py`` there)."""
+        if os.path.dirname(importer) not in self._package_dirs:
+            return None
+        pkg = self._importable.get(importer, "").split(".")
+        if os.path.basename(importer) != "__init__.py":
+            pkg = pkg[:-1]
+        if level - 1 > len(pkg) or not pkg:
+            return None
+        base = pkg[: len(pkg) - (level - 1)]
+        parts = base + origin.split(".")
+        for i in range(len(parts), len(base), -1):
+            hit = self._by_full.get(".".join(parts[:i]))
+            if hit:
+                return [p for p in hit if p != importer]
         return []
 
     def _script_sibling(self, name: str, importer: str) -> list[str]:
@@ -381,9 +404,9 @@ class Program:
             self._importers = {}
             for m in self.modules:
                 own = set(m.names)
-                rel = set(m.relative_imports)
+                rel = m.relative_imports
                 for origin in m.imports:
-                    for t in self._targets(origin, own, origin in rel, m.path):
+                    for t in self._targets(origin, own, rel.get(origin, 0), m.path):
                         self._importers.setdefault(t, []).append(m.path)
         paths = [mod.path] + [m.path for m in self.imported_modules(mod)]
         paths += self._importers.get(mod.path, [])
@@ -394,7 +417,7 @@ class Program:
         own = set(self._mod_names.get(mod.path, []))
         paths: dict[str, None] = {}
         for origin in set(mod.imports.values()):
-            for t in self._targets(origin, own, origin in mod.relative_imports, mod.path):
+            for t in self._targets(origin, own, mod.relative_imports.get(origin, 0), mod.path):
                 paths[t] = None
         return [self._by_path[p] for p in paths if p in self._by_path]
 
@@ -403,8 +426,9 @@ class Program:
         own = set(self._mod_names.get(mod.path, []))
         for origin in mod.imports.values():
             parts = origin.split(".")
-            if parts[0] in EXTERNAL_TOPS and origin not in mod.relative_imports:
-                if self._targets(origin, own, False, mod.path):  # see _targets
+            level = mod.relative_imports.get(origin, 0)
+            if level or parts[0] in EXTERNAL_TOPS:
+                if self._targets(origin, own, level, mod.path):  # see _targets
                     return True
                 continue
             for i in range(len(parts), 0, -1):
@@ -510,7 +534,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
     out.imports = sorted(set(mod.imports.values()))
-    out.relative_imports = sorted(mod.relative_imports)
+    out.relative_imports = dict(mod.relative_imports)
     out.size = mod.size
     out.distributed = bool(
         mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
