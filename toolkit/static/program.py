@@ -213,6 +213,7 @@ class Program:
             by_full.setdefault(name, []).append(m.path)
         self._by_full = by_full
         self._importers: dict[str, list[str]] | None = None  # path -> paths importing it
+        self._target_memo: dict[tuple[str, int, str], tuple[str, list[str]]] = {}
         self.save_folders = {str(Path(m.path).parent) for m in summaries if m.saves}
         self.run_closure: set[str] = set()
         for m in summaries:
@@ -353,21 +354,36 @@ class Program:
         reaches a checked file only by that file's full name, or in the importer's own folder
         when that folder is not a package (a script's folder comes first on ``sys.path``): a
         checked ``torch/_dynamo/polyfills/os.py`` is not what ``import os`` loads."""
+        key = (origin, level, importer)
+        hit = self._target_memo.get(key)
+        if hit is None:
+            hit = self._target_memo[key] = self._resolve_import(origin, level, importer)
+        name, paths = hit
+        return [] if name in own else paths
+
+    def _resolve_import(self, origin: str, level: int, importer: str) -> tuple[str, list[str]]:
+        """(the dotted name matched, the checked files answering to it) for ``_targets``."""
         if level:
             hit = self._relative_target(origin, level, importer)
             if hit is not None:
-                return hit
+                return "", hit
         parts = origin.split(".")
-        external = not level and parts[0] in EXTERNAL_TOPS
+        if not level and parts[0] in EXTERNAL_TOPS:
+            sibling_ok = bool(importer) and os.path.dirname(importer) not in self._package_dirs
+            for i in range(len(parts), 0, -1):
+                name = ".".join(parts[:i])
+                hit = self._by_full.get(name)
+                if not hit and sibling_ok and name in self._by_name:
+                    hit = self._script_sibling(name, importer)
+                if hit:
+                    return name, hit
+            return "", []
         for i in range(len(parts), 0, -1):
             name = ".".join(parts[:i])
-            if external:
-                hit = self._by_full.get(name) or self._script_sibling(name, importer)
-            else:
-                hit = self._by_name.get(name)
+            hit = self._by_name.get(name)
             if hit:
-                return [] if name in own else hit
-        return []
+                return name, hit
+        return "", []
 
     def _relative_target(self, origin: str, level: int, importer: str) -> list[str] | None:
         """``from ..x import y`` in ``a/b/c.py`` -> the checked ``a/x.py`` (or ``a/x/y.py``);
