@@ -25,6 +25,7 @@ from sys import intern
 from toolkit.static.engine import calls_in, cond_text, dotted, strip_moves
 
 HEADS = ("softmax", "log_softmax", "sigmoid", "logits")
+LOGIT_RE = re.compile("logit", re.I)
 # call sites are recorded (for the callee's rules) only in files that can give them a context
 BUILTINS = frozenset(dir(__import__("builtins")))
 NOT_CHECKED = frozenset(  # library tops no project names a file after (not "datasets", "data")
@@ -640,6 +641,15 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         if loader_calls:
             _loaders(node, loader_calls, fs, mod.lines)
     _call_sites(mod, out, owner)
+    # A method is looked up by other files only as a constructor (``Cls.__init__``'s
+    # parameters), for its backward pass or for a pretrained model it returns
+    # (Program.function resolves calls to module functions): the other methods' summaries
+    # are left out of what processes exchange (a third of the bytes on torch/_dynamo).
+    out.functions = {
+        k: fs
+        for k, fs in out.functions.items()
+        if "." not in k or k.endswith(".__init__") or fs.backward or fs.returns_pretrained
+    }
     return out
 
 
@@ -655,6 +665,14 @@ class _Returns:
         self.optim = mod.mentions(*OPTIMIZER_NAMES)
         self.loss = mod.mentions(*FUNCTIONAL, *FUNCTIONAL.values())
         self.pretrained = mod.mentions("from_pretrained")
+        # provenance() finds a head in a file that spells softmax/sigmoid (or a class/call of
+        # them) or "logit" in some case, or through another file's summary (not in phase 1)
+        self.heads = (
+            mod.program is not None
+            or mod.mentions("oftmax", "igmoid")
+            or not mod.source.isascii()
+            or bool(LOGIT_RE.search(mod.source))
+        )
         self.values = [n.value for n in mod.by_type.get(ast.Return, []) if n.value is not None]
         lines = [n.lineno for n in mod.by_type.get(ast.Return, []) if n.value is not None]
         self.by_line = sorted(range(len(lines)), key=lines.__getitem__)
@@ -694,7 +712,7 @@ def _returns(mod, node: ast.AST, fs: FuncSummary, returns: _Returns) -> None:
         fs.returns_loss = kinds.pop()
     evald = set(fs.sets_eval)
     fs.returns_eval = any(isinstance(r, ast.Name) and r.id in evald for r in rets)
-    heads = [provenance(mod, r) & set(HEADS) for r in rets]
+    heads = [provenance(mod, r) & set(HEADS) if returns.heads else set() for r in rets]
     if all(len(h) == 1 for h in heads) and len(set.union(*heads)) == 1:
         fs.returns = next(iter(heads[0]))
     elif len(rets) == 1:
