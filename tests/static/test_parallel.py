@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.static.check import MOVE_COST, RUN_COST, _balance, check_paths
+from toolkit.static.check import FILE_COST, MOVE_COST, RUN_COST, _balance, check_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_processes_give_what_one_process_gives(tree):
 def _entries(specs):
     """(position, summary, kept) from (path, run code?, kept?, AST nodes) tuples."""
     return [
-        (i, SimpleNamespace(path=p, is_run=run, size=size), kept)
+        (i, SimpleNamespace(path=p, is_run=run, size=size, grad_ctx=False), kept)
         for i, (p, run, kept, size) in enumerate(specs)
     ]
 
@@ -38,9 +38,9 @@ def test_balance_moves_run_code_to_the_idle_process():
     )
     moved = _balance(entries, {0: 0, 1: 0, 2: 1}, program, 2)
     assert moved == {0: 1}  # one run file moves; its re-parse costs less than it saves
-    load0 = 1000 * RUN_COST
-    load1 = 1000 + 1000 * (RUN_COST + MOVE_COST)
-    assert max(load0, load1) < 2000 * RUN_COST
+    load0 = FILE_COST + 1000 * RUN_COST
+    load1 = 2 * FILE_COST + 1000 + 1000 * (RUN_COST + MOVE_COST)
+    assert max(load0, load1) < 2 * (FILE_COST + 1000 * RUN_COST)
 
 
 def test_balance_leaves_even_or_unmovable_work_alone():

@@ -159,10 +159,12 @@ def _rules(facts, f: Path, program: Program, sel, ign, cfg, findings, errors) ->
     findings.extend(found)
 
 
-# Phase 2 CPU per AST node, relative to a library file: run code (pyflakes, run-only rules)
-# costs ~8.5x; parsing and summarizing again a file another process kept costs ~4x
-# (measured on torch/nn + torch/_dynamo: 0.69, 5.8 and 2.8 us per node).
-RUN_COST, MOVE_COST = 8.5, 4
+# Phase 2 CPU per AST node, relative to a library file (0.47 us): run code (pyflakes,
+# run-only rules) costs ~9.3x, a file with a backward pass or no_grad blocks (event scopes)
+# ~3.6x; parsing and summarizing again a file another process kept costs ~5.4x; every file
+# costs ~360 nodes' worth on top (measured on torch/nn + torch/_dynamo: 0.47, 4.4, 1.7, 2.6
+# us per node, 0.17 ms per file).
+RUN_COST, GRAD_COST, MOVE_COST, FILE_COST = 9.3, 3.6, 5.4, 360
 
 
 def _balance(entries, owners: dict[int, int], program: Program, n: int):
@@ -173,7 +175,8 @@ def _balance(entries, owners: dict[int, int], program: Program, n: int):
     load = [0.0] * n
     for pos, summary, _kept in entries:
         run = summary.is_run or summary.path in program.run_closure
-        cost[pos] = summary.size * (RUN_COST if run else 1)
+        per_node = RUN_COST if run else GRAD_COST if summary.grad_ctx else 1
+        cost[pos] = FILE_COST + summary.size * per_node
         load[owners[pos]] += cost[pos]
     size = {pos: summary.size for pos, summary, _kept in entries}
     movable = {w: [pos for pos, _s, kept in entries if kept and owners[pos] == w] for w in range(n)}

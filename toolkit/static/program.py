@@ -136,6 +136,7 @@ class ModuleSummary:
     uses_scaler: bool = False  # creates a GradScaler
     causal_lm: bool = False  # loads a Hugging Face causal LM (which shifts labels itself)
     trains: bool = False  # runs a backward pass
+    grad_ctx: bool = False  # runs a backward pass or a no_grad / inference_mode block
     bn1d: bool = False  # trains a model built with nn.BatchNorm1d (a batch of one raises)
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
     relative_imports: dict[str, int] = field(default_factory=dict)  # `from .x import`: dots
@@ -546,6 +547,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     out.sets_epoch = bool(mod.calls_attr("set_epoch"))
     out.causal_lm = bool(mod.names_with("causal_lm"))
     out.trains = bool(mod.calls_attr("backward"))
+    out.grad_ctx = out.trains or bool(mod.calls_q("no_grad", "inference_mode"))
     out.bn1d = out.trains and "BatchNorm1d" in mod.source
     out.uses_scaler = bool(mod.calls_q("GradScaler", "ShardedGradScaler"))
     out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
