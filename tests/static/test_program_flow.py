@@ -127,7 +127,8 @@ def test_eval_switched_two_helpers_down_is_seen_by_the_training_loop(tmp_path: P
         "    validate(model, val_loader)\n"
     )
     root = write(tmp_path, {"prediction.py": pred, "train.py": train})
-    assert found(root, "LC201") == [("train.py", 12)]
+    # reported at the epoch loop that needs train() back (the call is line 12)
+    assert found(root, "LC201") == [("train.py", 7)]
     (root / "train.py").write_text(
         train.replace("for epoch in range(3):\n", "for epoch in range(3):\n    model.train()\n")
     )
@@ -261,7 +262,8 @@ def test_zero_grad_only_on_logging_steps(tmp_path: Path) -> None:
         "    torch.nn.functional.mse_loss(model(x), y).backward()\n    opt_step(opt, step)\n"
     )
     root = write(tmp_path, {"t.py": src})
-    assert found(root, "LC114") == [("t.py", 5)]
+    # reported at the conditional zero_grad() that has to move out of the if
+    assert found(root, "LC114") == [("t.py", 8)]
     (root / "t.py").write_text(src.replace("        opt.zero_grad()\n", "    opt.zero_grad()\n"))
     assert found(root, "LC114") == []
 
@@ -310,3 +312,70 @@ def test_pretrained_model_handed_to_a_trainer_constructor(tmp_path: Path) -> Non
     assert [f for f, _ in found(root, "LC205")] == ["train.py"]
     (root / "train.py").write_text(train.replace("TRAIN", "self.model.train()"))
     assert found(root, "LC205") == []
+
+
+SAMPLER_DATA = """\
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+
+def build_loader(dataset, batch_size):
+    sampler = DistributedSampler(dataset, shuffle=True)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler), sampler
+"""
+SAMPLER_TRAIN = """\
+import torch
+from data import build_loader
+
+model = torch.nn.Linear(4, 1)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+loader, sampler = build_loader(dataset, 32)
+for epoch in range(10):
+    SET_EPOCH
+    for x, y in loader:
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+"""
+
+
+def test_set_epoch_reported_at_the_epoch_loop_of_the_file_that_trains(tmp_path: Path) -> None:
+    """LC504 points where set_epoch() belongs: the epoch loop of the script that trains on the
+    helper's loader, not the sampler in the data module (reported once, not in both)."""
+    train = SAMPLER_TRAIN.replace("SET_EPOCH", "pass")
+    root = write(tmp_path, {"data.py": SAMPLER_DATA, "train.py": train})
+    assert found(root, "LC504") == [("train.py", 7)]
+    (root / "train.py").write_text(SAMPLER_TRAIN.replace("SET_EPOCH", "sampler.set_epoch(epoch)"))
+    assert found(root, "LC504") == []
+    # nothing checked trains on the loader: the sampler itself is the place to report
+    (root / "train.py").write_text("from data import build_loader\nbuild_loader(ds, 8)\n")
+    assert found(root, "LC504") == [("data.py", 6)]
+
+
+def test_set_epoch_reported_at_the_loop_over_the_sampled_loader_in_a_trainer(
+    tmp_path: Path,
+) -> None:
+    src = """\
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+
+class Trainer:
+    def __init__(self, model, dataset):
+        self.model = model
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        self.sampler = DistributedSampler(dataset)
+        self.loader = DataLoader(dataset, batch_size=8, sampler=self.sampler)
+
+    def _step(self, batch):
+        self.opt.zero_grad()
+        self.model(batch).sum().backward()
+        self.opt.step()
+
+    def train_epoch(self):
+        for batch in self.loader:
+            self._step(batch)
+"""
+    root = write(tmp_path, {"trainer.py": src})
+    assert found(root, "LC504") == [("trainer.py", 19)]

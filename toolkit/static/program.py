@@ -87,6 +87,7 @@ class FuncSummary:
     steps_scheduler: bool = False
     backward: bool = False  # runs a backward pass (loss.backward(), accelerator.backward(...))
     builds_loader: str = ""  # "sampler" / "plain" (a DataLoader without any sampler) / ""
+    dist_sampler: bool = False  # builds a shuffling DistributedSampler (set_epoch matters)
     train_loader_keeps_last: int = 0  # line of a training DataLoader without drop_last=True
     loader_line: int = 0
     sets_epoch: bool = False
@@ -138,6 +139,7 @@ class ModuleSummary:
     trains: bool = False  # runs a backward pass
     grad_ctx: bool = False  # runs a backward pass or a no_grad / inference_mode block
     bn1d: bool = False  # trains a model built with nn.BatchNorm1d (a batch of one raises)
+    train_iters: tuple[str, ...] = ()  # names a loop with a backward pass iterates
     imports: list[str] = field(default_factory=list)  # dotted origins of its imports
     relative_imports: dict[str, int] = field(default_factory=dict)  # `from .x import`: dots
     size: int = 0  # AST nodes: what the file costs to analyze
@@ -549,6 +551,8 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     out.trains = bool(mod.calls_attr("backward"))
     out.grad_ctx = out.trains or bool(mod.calls_q("no_grad", "inference_mode"))
     out.bn1d = out.trains and "BatchNorm1d" in mod.source
+    if out.trains:
+        out.train_iters = tuple(sorted({name for name, _loop, _outer in training_iters(mod)}))
     out.uses_scaler = bool(mod.calls_q("GradScaler", "ShardedGradScaler"))
     out.saves = any(mod.resolve(c.func) == "torch.save" for c in mod.calls_q("save"))
     out.is_run = is_run_file(mod)
@@ -856,6 +860,10 @@ def _loaders(node: ast.AST, calls: list[ast.Call], fs: FuncSummary, lines: list[
                 and (TRAIN_LINE_RE.search(lines[c.lineno - 1]) or "train" in ds.lower())
             ):
                 fs.train_loader_keeps_last = fs.train_loader_keeps_last or c.lineno
+    if fs.builds_loader == "sampler" and any(
+        "DistributedSampler(" in ln and "shuffle=False" not in ln for ln in lines[lo - 1 : hi]
+    ):
+        fs.dist_sampler = True
 
 
 _LINE_COL = itemgetter(0, 1)
@@ -1025,3 +1033,53 @@ def mode_dependent(mod, node: ast.AST) -> bool:
         ):
             return True  # a module of unknown make-up
     return layers == 0
+
+
+def loop_iterable(loop: ast.For) -> str:
+    """The name a ``for`` loop iterates: ``loader`` in ``for b in enumerate(tqdm(loader))``."""
+    it = loop.iter
+    while (
+        isinstance(it, ast.Call)
+        and it.args
+        and dotted(it.func).rsplit(".", 1)[-1]
+        in (
+            "enumerate",
+            "tqdm",
+            "iter",
+            "zip",
+        )
+    ):
+        it = it.args[0]
+    return dotted(it)
+
+
+def training_iters(mod):  # mod: ModuleFacts
+    """(iterated name, the ``for`` loop, the outermost loop around it in its function) for
+    each ``for`` loop of the file whose body calls ``.backward()``."""
+    from toolkit.static.rules._common import enclosing_function
+
+    bw = [c.lineno for c in mod.calls_attr("backward")]
+    if not bw:
+        return []
+    loops = [*mod.nodes(ast.For), *mod.nodes(ast.While), *mod.nodes(ast.AsyncFor)]
+    out = []
+    for loop in loops:
+        if not isinstance(loop, ast.For) or not any(
+            loop.lineno <= ln <= (loop.end_lineno or loop.lineno) for ln in bw
+        ):
+            continue
+        name = loop_iterable(loop)
+        if not name:
+            continue
+        fn = enclosing_function(mod, loop.lineno)[0]
+        outer = min(
+            (
+                x
+                for x in loops
+                if x.lineno <= loop.lineno <= (x.end_lineno or x.lineno)
+                and enclosing_function(mod, x.lineno)[0] is fn
+            ),
+            key=lambda x: x.lineno,
+        )
+        out.append((name, loop, outer))
+    return out

@@ -20,7 +20,7 @@ def get_loaders(bs):
 
 
 def evaluate(model, loader, device):
-    model.eval()  # expect: LC201
+    model.eval()
     correct = total = 0
     with torch.no_grad():
         for x, y in loader:
@@ -42,7 +42,7 @@ def main():
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     train_loader, test_loader = get_loaders(128)
     model.train()
-    for epoch in range(args.epochs):
+    for epoch in range(args.epochs):  # expect: LC201
         for x, y in train_loader:
             x, y = x.to(device), y.to(device)
             opt.zero_grad(set_to_none=True)

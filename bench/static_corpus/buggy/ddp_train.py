@@ -16,9 +16,9 @@ def main():
     model = build_model().cuda()
     model = DDP(model, device_ids=[local_rank])
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    sampler = DistributedSampler(train_ds)  # expect: LC504
+    sampler = DistributedSampler(train_ds)
     train_loader = DataLoader(train_ds, batch_size=32, sampler=sampler, num_workers=4, pin_memory=True)
-    for epoch in range(10):
+    for epoch in range(10):  # expect: LC504
         for x, y in train_loader:
             opt.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x.cuda()), y.cuda())

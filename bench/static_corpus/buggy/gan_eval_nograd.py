@@ -28,6 +28,6 @@ for x, y in train_loader:
 def validate(loader):
     model.eval()
     total = 0.0
-    for x, y in loader:
-        total += crit(model(x.to(device)), y.to(device)).item()  # expect: LC204
+    for x, y in loader:  # expect: LC204
+        total += crit(model(x.to(device)), y.to(device)).item()
     return total

@@ -28,7 +28,7 @@ for epoch in range(5):
         labels = labels.to(device)
         outputs = model(images)
         loss = criterion(outputs, labels)
-        loss.backward()
-        optimizer.step()  # expect: LC101
+        loss.backward()  # expect: LC101
+        optimizer.step()
         running += loss  # expect: LC109
     print(epoch, running / len(train_loader))

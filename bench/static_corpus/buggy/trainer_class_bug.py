@@ -12,14 +12,14 @@ class Runner:
         self.crit = nn.CrossEntropyLoss()
 
     def evaluate(self):
-        self.model.eval()  # expect: LC201
+        self.model.eval()
         with torch.no_grad():
             return sum(self.crit(self.model(x.to(self.device)), y.to(self.device)).item() for x, y in self.loaders["val"])
 
     def run(self, epochs):
         torch.manual_seed(0)
         self.model.train()
-        for epoch in range(epochs):
+        for epoch in range(epochs):  # expect: LC201
             for x, y in self.loaders["train"]:
                 self.opt.zero_grad()  # expect: LC102
                 self.opt.step()

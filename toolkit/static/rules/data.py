@@ -234,13 +234,95 @@ def ddp_sampler(mod: ModuleFacts):
 def set_epoch(mod: ModuleFacts):
     if mod.calls_attr("set_epoch") or (mod.program is not None and mod.program.sets_epoch):
         return  # called here, or in a helper/trainer elsewhere in the checked files
+    from toolkit.static.program import training_iters
+
+    iters = training_iters(mod) if mod.calls_attr("backward") else []
+    msg = "is created but set_epoch() is never called: every epoch has the same order"
     for c in mod.calls_q("DistributedSampler"):
         if mod.value_of(kwarg(c, "shuffle"), True) is False:
             continue
-        yield Hit(
-            c,
-            "DistributedSampler is created but set_epoch() is never called: every epoch has the same order",
-        )
+        # reported at the epoch loop that trains on its loader (where set_epoch belongs)
+        outer = _sampler_loop(mod, c, _scoped_iters(mod))
+        if outer is not None:
+            yield Hit(outer, f"the DistributedSampler of line {c.lineno} {msg}")
+        elif not _trained_elsewhere(mod, c):
+            yield Hit(c, f"DistributedSampler {msg}")
+    for name, _loop, outer in iters:  # a loader built by a helper in another checked file
+        fs = _dist_builder(mod, name)
+        if fs is not None:
+            yield Hit(
+                outer,
+                f"'{name}' comes from {fs.name}() ({Path(fs.path).name}:{fs.loader_line}), whose DistributedSampler {msg}",
+            )
+            return
+
+
+def _scoped_iters(mod: ModuleFacts) -> list:
+    """(iterated name, loop, outermost loop of its function) for each ``for`` loop that runs
+    a backward pass, same-file helpers included (``for b in loader: self._train_step(b)``)."""
+    from toolkit.static.program import loop_iterable
+    from toolkit.static.rules._common import backward_events
+
+    out = []
+    for sc in mod.bw_scopes:
+        for b in backward_events(sc):
+            for lid in b.loops:
+                loop = sc.loops.get(lid)
+                if isinstance(loop, ast.For) and (name := loop_iterable(loop)):
+                    out.append((name, loop, sc.loops.get(b.loops[0], loop)))
+    return out
+
+
+def _sampler_loop(mod: ModuleFacts, c: ast.Call, iters) -> ast.AST | None:
+    """The outermost loop around a training loop over the DataLoader that sampler ``c`` feeds."""
+    names = {
+        name
+        for name, vals in mod.assigns.items()
+        for v, _ in vals
+        if v is c or (isinstance(v, ast.IfExp) and c in (v.body, v.orelse))
+    }
+    feeds = set()
+    for ld, lname, _ds in loaders(mod):
+        smp = kwarg(ld, "sampler")
+        if lname and smp is not None and (smp is c or dotted(smp) in names):
+            feeds.add(lname)
+    return next((outer for name, _loop, outer in iters if name in feeds), None)
+
+
+def _dist_builder(mod: ModuleFacts, name: str):
+    """The function of another checked file that built ``name`` (``loader = make(...)`` or
+    ``loader, sampler = make(...)``) with a shuffling DistributedSampler, or None."""
+    from toolkit.static.rules._common import tuple_bindings
+
+    if mod.program is None:
+        return None
+    calls = [v for v, _ in mod.assigns.get(name, []) if isinstance(v, ast.Call)]
+    calls += [c for c, _i in tuple_bindings(mod).get(name, [])]
+    for call in calls:
+        if isinstance(call.func, ast.Name | ast.Attribute):
+            fs = mod.program.function(mod.resolve(call.func), exclude_path=mod.path)
+            if fs is not None and fs.dist_sampler:
+                return fs
+    return None
+
+
+def _trained_elsewhere(mod: ModuleFacts, c: ast.Call) -> bool:
+    """Sampler ``c`` is built in a function that another checked file calls and trains on
+    the result of (LC504 is reported at that file's training loop, see _dist_builder)."""
+    from toolkit.static.rules._common import enclosing_function
+
+    f, key = enclosing_function(mod, c.lineno)
+    if f is None or "." in key or mod.program is None:
+        return False
+    fs = mod.program.function(key, path=mod.path)
+    if fs is None or not fs.dist_sampler:
+        return False
+    modules = {m.path: m for m in mod.program.modules}
+    return any(
+        set(site.target.split(",")) & set(modules[site.path].train_iters)
+        for site in mod.program.callers(mod.path, key)
+        if site.path != mod.path and site.path in modules
+    )
 
 
 @rule(

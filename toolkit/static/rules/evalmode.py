@@ -93,10 +93,10 @@ def eval_not_restored(mod: ModuleFacts):
                     if lid in ev.loops and id(ev.node) not in reported:
                         if not any(lid in t.loops for t in trains):
                             reported.add(id(ev.node))
-                            via = f" (in {ev.via}())" if ev.via else ""
+                            via = f"in {ev.via}(), " if ev.via else ""
                             yield Hit(
-                                ev.node,
-                                f"'{ev.recv}.eval()'{via} runs inside the training loop and '{ev.recv}.train()' is never called again in the loop",
+                                sc.loops.get(lid, ev.node),  # the loop that needs train()
+                                f"'{ev.recv}.eval()' ({via}line {ev.line}) runs inside this training loop and '{ev.recv}.train()' is never called again in it",
                             )
 
 
@@ -216,9 +216,11 @@ def eval_without_eval_mode(mod: ModuleFacts):
             ):
                 continue
             where = " after training in the same function" if bws else ""
+            bw_loops = {lid for b in bws for lid in b.loops}
+            lid = next((x for x in e.loops if x not in bw_loops), e.loops[0])
             yield Hit(
-                e.node,
-                f"'{text}(...)' is evaluated{where} but '{text}.eval()' is not called before it: dropout/BatchNorm stay in training mode",
+                eval_block(sc, lid, e.node),
+                f"'{text}(...)' (line {e.line}) is evaluated{where} but '{text}.eval()' is not called before it: dropout/BatchNorm stay in training mode",
             )
             return
 
@@ -248,10 +250,35 @@ def _shared_epoch_without_modes(mod: ModuleFacts):
                 continue
             cond = next(iter(gates))[0]
             yield Hit(
-                e.node,
-                f"'{text}(...)' serves the training and the evaluation pass (backward only when '{cond}') but the model is never switched to eval()/train(): evaluation runs with dropout on and BatchNorm updating its statistics",
+                eval_block(sc, e.loops[0], e.node),
+                f"'{text}(...)' (line {e.line}) serves the training and the evaluation pass (backward only when '{cond}') but the model is never switched to eval()/train(): evaluation runs with dropout on and BatchNorm updating its statistics",
             )
             return
+
+
+GRAD_CTX = ("no_grad", "inference_mode", "set_grad_enabled", "enable_grad")
+
+
+def eval_block(sc, lid: int, fallback: ast.AST) -> ast.AST:
+    """Where an evaluation pass starts in ``sc`` (the statement ``model.eval()`` belongs
+    before): the loop ``lid``, or the innermost grad-mode ``with`` block around it."""
+    loop = sc.loops.get(lid)
+    if loop is None:
+        return fallback
+    best = loop
+    if sc.node is not None:
+        for w in ast.walk(sc.node):
+            if (
+                isinstance(w, ast.With | ast.AsyncWith)
+                and w.lineno <= loop.lineno <= (w.end_lineno or w.lineno)
+                and (best is loop or w.lineno > best.lineno)
+                and any(
+                    dotted(getattr(i.context_expr, "func", i.context_expr)).endswith(GRAD_CTX)
+                    for i in w.items
+                )
+            ):
+                best = w
+    return best
 
 
 def _in_pipeline_class(mod: ModuleFacts, sc) -> bool:
@@ -294,8 +321,8 @@ def eval_without_no_grad(mod: ModuleFacts):
         for e in model_call_events(mod, sc):
             if e.loops and not (e.ctx & {"no_grad", "inference_mode"}):
                 yield Hit(
-                    e.node,
-                    f"'{ast.unparse(e.node.func)}(...)' runs in evaluation without no_grad/inference_mode: autograd records a graph per batch",
+                    sc.loops.get(e.loops[0], e.node),  # the loop to wrap in no_grad
+                    f"'{ast.unparse(e.node.func)}(...)' (line {e.line}) runs in evaluation without no_grad/inference_mode: autograd records a graph per batch",
                 )
                 return
 
@@ -431,7 +458,7 @@ def pretrained_never_train(mod: ModuleFacts):
             if b.loops:
                 name = sorted(pre)[0]
                 yield Hit(
-                    b.node,
-                    f"'{name}' comes from from_pretrained, which returns it in eval mode, and '{name}.train()' is never called: dropout is off during fine-tuning",
+                    sc.loops.get(b.loops[0], b.node),  # the training loop train() belongs before
+                    f"'{name}' comes from from_pretrained, which returns it in eval mode, and '{name}.train()' is never called before this training loop: dropout is off during fine-tuning",
                 )
                 return

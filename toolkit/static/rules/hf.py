@@ -790,8 +790,11 @@ def labels_shifted_twice(mod: ModuleFacts):
             continue
         labels = kwarg(c, "labels")
         if _shifted(mod, labels, 1):
+            at = labels  # where the shift is written: the argument, or its one binding
+            if isinstance(labels, ast.Name) and len(mod.assigns.get(labels.id, [])) == 1:
+                at = mod.assigns[labels.id][0][0]
             yield Hit(
-                c,
+                at,
                 f"labels '{ast.unparse(labels)}' are already shifted by one, and '{callee}' (a causal LM) shifts them again: it learns to predict two tokens ahead",
             )
 

@@ -65,9 +65,13 @@ def gradients_never_cleared(mod: ModuleFacts):
                 continue
             steps = [e for e in opt_step_events(mod, sc) if lid in e.loops]
             if steps:
+                # reported at the backward that accumulates (where the clearing belongs)
+                bws = [b for b in backward_events(sc) if lid in b.loops and b.idx < steps[0].idx]
+                at = bws[0] if bws else steps[0]
+                what = f"the backward() in {at.via}()" if at.q.startswith("<") else f"'{at.text}'"
                 yield Hit(
-                    steps[0].node,
-                    f"'{steps[0].text}' runs in a loop with backward() but gradients are never cleared: they accumulate across iterations",
+                    at.node,
+                    f"{what} accumulates into .grad every iteration and nothing clears it: '{steps[0].text}' (line {steps[0].line}) applies the sum of all earlier gradients",
                 )
                 break
 
@@ -740,10 +744,27 @@ def target_not_detached(mod: ModuleFacts):
                     else f"'{name}', a network that is not trained here and not frozen"
                 )
                 yield Hit(
-                    m,
-                    f"the target '{ast.unparse(tgt)}' of '{ast.unparse(c.func)}(...)' comes from {why}, without detach()/no_grad: backward flows into the target too",
+                    _target_site(mod, tgt, c) or m,
+                    f"the target '{ast.unparse(tgt)}' of '{ast.unparse(c.func)}(...)' comes from {why} ('{ast.unparse(m)}' at line {m.lineno}), without detach()/no_grad: backward flows into the target too",
                 )
                 break
+
+
+def _target_site(mod: ModuleFacts, tgt: ast.expr, loss: ast.Call) -> ast.AST | None:
+    """Where a named target is computed (the assignment that needs ``.detach()``): its last
+    binding before the loss call in the same function, or None."""
+    if not isinstance(tgt, ast.Name):
+        return None
+    from toolkit.static.rules._common import enclosing_function, scoped_bindings
+
+    vals = scoped_bindings(mod, mod.assigns.get(tgt.id, []), loss.lineno, tgt.id)
+    fn = enclosing_function(mod, loss.lineno)[0]
+    before = [
+        st
+        for _v, st in vals
+        if st.lineno <= loss.lineno and enclosing_function(mod, st.lineno)[0] is fn
+    ]
+    return max(before, key=lambda st: st.lineno) if before else None
 
 
 @rule(
@@ -771,11 +792,13 @@ def zero_grad_one_branch(mod: ModuleFacts):
             continue
         for s in steps:
             on = [z for z in zeros if not exclusive(z, s)]
+            at = s
             if on:
                 if any(set(z.arms) <= set(s.arms) for z in on):
                     continue  # cleared whenever this step runs
                 cond = ast.unparse(on[0].ifs[-1]) if on[0].ifs else "a condition"
                 why = f"zero_grad() only runs under 'if {cond}'"
+                at = on[0]  # the clearing that has to move out of the condition
             elif any(exclusive(s, o) and any(not exclusive(z, o) for z in zeros) for o in steps):
                 why = "zero_grad() is only on the other branch"
             else:
@@ -789,8 +812,9 @@ def zero_grad_one_branch(mod: ModuleFacts):
                     for site in sites
                 ):
                     continue  # a caller clears them
+            where = "" if at is s else f" (line {s.line})"
             yield Hit(
-                s.node,
-                f"'{s.text}' runs on a path where gradients are never cleared ({why}): they accumulate across steps",
+                at.node,
+                f"'{s.text}'{where} runs on a path where gradients are never cleared ({why}): they accumulate across steps",
             )
             break

@@ -20,10 +20,10 @@ def main():
     loader = DataLoader(texts, batch_size=8, shuffle=True, collate_fn=lambda b: collate(tokenizer, b))
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
     for input_ids, attention_mask in loader:
-        out = model(  # expect: LC819
+        out = model(
             input_ids=input_ids[:, :-1],
             attention_mask=attention_mask[:, :-1],
-            labels=input_ids[:, 1:],
+            labels=input_ids[:, 1:],  # expect: LC819
         )
         out.loss.backward()
         opt.step()

@@ -36,8 +36,8 @@ class Agent:
         batch = random.sample(self.memory, batch_size)
         s, a, r, s2, d = (torch.as_tensor(np.array(x)) for x in zip(*batch))
         q = self.q_net(s.float()).gather(1, a.long().unsqueeze(1)).squeeze(1)
-        q_next = self.q_net(s2.float()).max(1)[0]  # expect: LC113
-        q_target = r.float() + self.gamma * q_next * (1 - d.float())
+        q_next = self.q_net(s2.float()).max(1)[0]
+        q_target = r.float() + self.gamma * q_next * (1 - d.float())  # expect: LC113
         loss = F.mse_loss(q, q_target)
         self.optimizer.zero_grad()
         loss.backward()

@@ -11,11 +11,11 @@ def main(train_set, epochs=3):
     loader = DataLoader(train_set, batch_size=16, shuffle=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
     scheduler = get_linear_schedule_with_warmup(optimizer, 100, epochs * len(loader))
-    for epoch in range(epochs):
+    for epoch in range(epochs):  # expect: LC205
         for batch in loader:
             enc = tokenizer(batch["text"], padding=True, truncation=True, return_tensors="pt")
             out = model(**enc, labels=batch["label"])
-            out.loss.backward()  # expect: LC205
+            out.loss.backward()
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()

@@ -16,7 +16,7 @@ def main(dataset, model, epochs=10):
     model = DDP(model.cuda(local_rank), device_ids=[local_rank])
     loader, sampler = build_loader(dataset, 32, world, rank)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    for epoch in range(epochs):
+    for epoch in range(epochs):  # expect: LC504
         model.train()
         for x, y in loader:
             opt.zero_grad()

@@ -6,7 +6,7 @@ import torch
 @torch.no_grad()
 def validate(model, loader, loss_fn):
     total, n = 0.0, 0
-    for x, y in loader:
-        total += loss_fn(model(x), y).item() * len(y)  # expect: LC203
+    for x, y in loader:  # expect: LC203
+        total += loss_fn(model(x), y).item() * len(y)
         n += len(y)
     return total / max(n, 1)

@@ -22,7 +22,7 @@ class Trainer:
                 loss.backward()
                 self.optimizer.step()
             val_loss = 0.0
-            with torch.no_grad():
+            with torch.no_grad():  # expect: LC203
                 for x, y in self.val_loader:
-                    val_loss += self.loss_fn(self.model(x), y).item()  # expect: LC203
+                    val_loss += self.loss_fn(self.model(x), y).item()
             print(f"epoch {epoch}: val loss {val_loss / len(self.val_loader):.4f}")

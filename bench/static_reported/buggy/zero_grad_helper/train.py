@@ -10,5 +10,5 @@ def train(model, loader, epochs=3):
     model.train()
     for epoch in range(epochs):
         for batch in loader:
-            loss = forward_backward(model, batch, loss_fn)
-            optimizer.step()  # expect: LC101
+            loss = forward_backward(model, batch, loss_fn)  # expect: LC101
+            optimizer.step()
