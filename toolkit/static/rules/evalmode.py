@@ -219,7 +219,7 @@ def eval_without_eval_mode(mod: ModuleFacts):
             bw_loops = {lid for b in bws for lid in b.loops}
             lid = next((x for x in e.loops if x not in bw_loops), e.loops[0])
             yield Hit(
-                eval_block(sc, lid, e.node),
+                eval_block(mod, sc, lid, e.node),
                 f"'{text}(...)' (line {e.line}) is evaluated{where} but '{text}.eval()' is not called before it: dropout/BatchNorm stay in training mode",
             )
             return
@@ -250,7 +250,7 @@ def _shared_epoch_without_modes(mod: ModuleFacts):
                 continue
             cond = next(iter(gates))[0]
             yield Hit(
-                eval_block(sc, e.loops[0], e.node),
+                eval_block(mod, sc, e.loops[0], e.node),
                 f"'{text}(...)' (line {e.line}) serves the training and the evaluation pass (backward only when '{cond}') but the model is never switched to eval()/train(): evaluation runs with dropout on and BatchNorm updating its statistics",
             )
             return
@@ -259,25 +259,28 @@ def _shared_epoch_without_modes(mod: ModuleFacts):
 GRAD_CTX = ("no_grad", "inference_mode", "set_grad_enabled", "enable_grad")
 
 
-def eval_block(sc, lid: int, fallback: ast.AST) -> ast.AST:
-    """Where an evaluation pass starts in ``sc`` (the statement ``model.eval()`` belongs
-    before): the loop ``lid``, or the innermost grad-mode ``with`` block around it."""
+def eval_block(mod: ModuleFacts, sc, lid: int, fallback: ast.AST) -> ast.AST:
+    """Where an evaluation pass starts (the statement ``model.eval()`` belongs before): the
+    loop ``lid`` of scope ``sc``, or the innermost grad-mode ``with`` block around it in the
+    loop's function."""
+    from toolkit.static.rules._common import enclosing_function
+
     loop = sc.loops.get(lid)
     if loop is None:
         return fallback
     best = loop
-    if sc.node is not None:
-        for w in ast.walk(sc.node):
-            if (
-                isinstance(w, ast.With | ast.AsyncWith)
-                and w.lineno <= loop.lineno <= (w.end_lineno or w.lineno)
-                and (best is loop or w.lineno > best.lineno)
-                and any(
-                    dotted(getattr(i.context_expr, "func", i.context_expr)).endswith(GRAD_CTX)
-                    for i in w.items
-                )
-            ):
-                best = w
+    fn = enclosing_function(mod, loop.lineno)[0]  # a with around the loop is in its function
+    for w in ast.walk(fn or mod.tree):
+        if (
+            isinstance(w, ast.With | ast.AsyncWith)
+            and w.lineno <= loop.lineno <= (w.end_lineno or w.lineno)
+            and (best is loop or w.lineno > best.lineno)
+            and any(
+                dotted(getattr(i.context_expr, "func", i.context_expr)).endswith(GRAD_CTX)
+                for i in w.items
+            )
+        ):
+            best = w
     return best
 
 

@@ -744,21 +744,24 @@ def target_not_detached(mod: ModuleFacts):
                     else f"'{name}', a network that is not trained here and not frozen"
                 )
                 yield Hit(
-                    _target_site(mod, tgt, c) or m,
+                    _target_site(mod, tgt, c, m) or m,
                     f"the target '{ast.unparse(tgt)}' of '{ast.unparse(c.func)}(...)' comes from {why} ('{ast.unparse(m)}' at line {m.lineno}), without detach()/no_grad: backward flows into the target too",
                 )
                 break
 
 
-def _target_site(mod: ModuleFacts, tgt: ast.expr, loss: ast.Call) -> ast.AST | None:
+def _target_site(mod: ModuleFacts, tgt: ast.expr, loss: ast.Call, net: ast.Call) -> ast.AST | None:
     """Where a named target is computed (the assignment that needs ``.detach()``): its last
-    binding before the loss call in the same function, or None."""
+    binding before the loss call, when that and the network call ``net`` are in the loss's
+    function; None otherwise (the network call is then the place to fix)."""
     if not isinstance(tgt, ast.Name):
         return None
     from toolkit.static.rules._common import enclosing_function, scoped_bindings
 
-    vals = scoped_bindings(mod, mod.assigns.get(tgt.id, []), loss.lineno, tgt.id)
     fn = enclosing_function(mod, loss.lineno)[0]
+    if enclosing_function(mod, net.lineno)[0] is not fn:
+        return None
+    vals = scoped_bindings(mod, mod.assigns.get(tgt.id, []), loss.lineno, tgt.id)
     before = [
         st
         for _v, st in vals
