@@ -9,7 +9,6 @@ deviation is reported; 0 otherwise; 2 on usage error.
 from __future__ import annotations
 
 import gc
-import multiprocessing as mp
 import os
 import pickle
 from collections.abc import Iterable, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from toolkit.cli import EXIT_FAILED, EXIT_OK, Parser, print_json, run
 from toolkit.errors import InputError
+from toolkit.static import forked
 from toolkit.static.catalogue import SEVERITIES
 from toolkit.static.config import StaticConfig, load_config
 from toolkit.static.engine import ModuleFacts, iter_py_files, parse_facts, run_rules
@@ -202,30 +202,25 @@ _NEVER_FREED: list = []  # in a worker process: objects left for os._exit rather
 
 
 def _worker(
-    conn, files, work, nxt, me, n, roots, sel, ign, cfg, budget
+    files, me, n, roots, sel, ign, cfg, budget, down: int, up: int, queue: forked.Queue
 ) -> None:  # pragma: no cover - child
-    """Phase 1 on files pulled one at a time from the shared ``work`` order (largest first:
+    """Phase 1 on files pulled one at a time from the shared ``queue`` (largest first:
     processes finish together), then phase 2 on the files this process parsed, give or take
     the few that even out the processes' predicted phase-2 work."""
     try:
         part = _Part(budget=budget)
         own = []  # (position in files, summary, facts kept)
-        while True:
-            with nxt.get_lock():
-                k = nxt.value
-                nxt.value = k + 1
-            if k >= len(work):
-                break
-            f = files[work[k]]
+        while (pos := queue.take()) is not None:
+            f = files[pos]
             summary = _phase1_file(part, f, roots)
             if summary is not None:
-                own.append((work[k], summary, f in part.kept))
-        conn.send(None)  # phase 1 went through; the summaries follow as bytes
-        conn.send_bytes(pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL))
+                own.append((pos, summary, f in part.kept))
+        # phase 1 went through: the summaries go to the parent as bytes, passed on as they are
+        forked.send_bytes(up, pickle.dumps(own, protocol=pickle.HIGHEST_PROTOCOL))
         owners: dict[int, int] = {}
         everything = []
         for w in range(n):  # every process's summaries, in process order
-            got = own if w == me else pickle.loads(conn.recv_bytes())
+            got = own if w == me else pickle.loads(forked.recv_bytes(down))
             everything.extend(got)
             owners.update((pos, w) for pos, _s, _k in got)
         everything.sort(key=lambda t: t[0])  # file order, as one process would have them
@@ -235,11 +230,16 @@ def _worker(
         skip = frozenset(files[pos] for pos in moved if owners[pos] == me)
         moved_in = [files[pos] for pos, w in sorted(moved.items()) if w == me]
         findings, errors = _phase2(part, program, sel, ign, cfg, skip, moved_in, roots)
-        conn.send((findings, part.parse_errors + errors, part.checked))
+        forked.send(up, (findings, part.parse_errors + errors, part.checked))
     except BaseException as exc:  # never leave the parent waiting
-        conn.send(exc)
-    finally:
-        conn.close()
+        forked.send(up, _Failed(exc))
+
+
+@dataclass
+class _Failed:
+    """A worker's exception, sent to the parent in place of its answer."""
+
+    exc: BaseException
 
 
 def _warm_up() -> None:
@@ -265,55 +265,45 @@ def _sizes(files: list[Path]) -> list[int]:
 
 def _parallel(files, roots, sel, ign, cfg, jobs: int) -> CheckResult | None:
     """Both phases in ``jobs`` forked processes; None where fork is unavailable."""
-    try:
-        ctx = mp.get_context("fork")
-    except ValueError:
-        return None
     _warm_up()
     sizes = _sizes(files)
     work = sorted(range(len(files)), key=lambda i: -sizes[i])  # largest first, ties in order
-    nxt = ctx.Value("i", 0)
     budget = KEEP_BYTES // jobs
-    procs, conns = [], []
-    try:
-        for me in range(jobs):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(
-                target=_worker,
-                args=(child, files, work, nxt, me, jobs, roots, sel, ign, cfg, budget),
-                daemon=True,
-            )
-            proc.start()
-            child.close()
-            procs.append(proc)
-            conns.append(parent)
-    except OSError:
-        for proc in procs:
-            proc.kill()
+
+    def target(me: int, down: int, up: int, queue: forked.Queue) -> None:  # pragma: no cover
+        _worker(files, me, jobs, roots, sel, ign, cfg, budget, down, up, queue)
+
+    started = forked.spawn(jobs, target)
+    if started is None:
         return None
-    blobs = []  # each process's pickled summaries, passed on as they are (never unpickled here)
-    for c in conns:
-        r = c.recv()
-        if isinstance(r, BaseException):
-            raise r
-        blobs.append(c.recv_bytes())
-    for i, c in enumerate(conns):
-        for j, blob in enumerate(blobs):
-            if i != j:  # a process keeps its own summaries
-                c.send_bytes(blob)
+    workers, qw = started
+    try:
+        forked.feed(qw, work)
+        blobs = []  # each process's pickled summaries, passed on as they are (never unpickled)
+        for w in workers:
+            blobs.append(forked.recv_bytes(w.from_child))
+        for i, w in enumerate(workers):
+            for j, blob in enumerate(blobs):
+                if i != j:  # a process keeps its own summaries
+                    forked.send_bytes(w.to_child, blob)
+        answers = []
+        for w in workers:
+            r = forked.recv(w.from_child)
+            if isinstance(r, _Failed):
+                raise r.exc
+            answers.append(r)
+    except BaseException:
+        forked.kill(workers)
+        raise
+    finally:
+        forked.reap(workers)
     result = CheckResult()
     by_file: dict[str, list] = {}
-    for c in conns:
-        r = c.recv()
-        if isinstance(r, BaseException):
-            raise r
-        findings, errors, checked = r
+    for findings, errors, checked in answers:
         for fd in findings:
             by_file.setdefault(fd.path, []).append(fd)
         result.parse_errors.extend(errors)
         result.files_checked += checked
-    for proc in procs:
-        proc.join()
     for f in files:
         result.findings.extend(by_file.get(str(f), []))
     order = {str(f): i for i, f in enumerate(files)}
