@@ -889,7 +889,28 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
         if any(mod._ctx_of(i.context_expr) in ("no_grad", "inference_mode") for i in w.items):
             no_grad.append((w.body[0].lineno, w.end_lineno or w.lineno))
     ranked: list[tuple[int, int]] = []
-    for node in mod.nodes(ast.If):
+    src = mod.source
+    # a rank condition spells one of RANK_WORDS (an ASCII file with none of them has none;
+    # only a string constant written with escapes could spell one otherwise)
+    if not src.isascii():
+        ifs = mod.nodes(ast.If)
+    elif any(w in src.lower() for w in RANK_WORDS):
+        lines = mod.lines
+        ifs = []
+        for node in mod.nodes(ast.If):
+            t = node.test
+            lo, hi = t.lineno, t.end_lineno or t.lineno
+            seg = (
+                lines[lo - 1][t.col_offset : t.end_col_offset]
+                if lo == hi
+                else " ".join(lines[lo - 1 : hi])
+            )
+            low = seg.lower()
+            if any(w in low for w in RANK_WORDS):
+                ifs.append(node)
+    else:
+        ifs = []
+    for node in ifs:
         if rank_test(cond_text(node.test)):
             ranked.append((node.body[0].lineno, node.body[-1].end_lineno or node.lineno))
     targets: dict[int, str] = {}  # call -> the name its result is assigned to
@@ -926,10 +947,18 @@ def _call_sites(mod, out: ModuleSummary, owner) -> None:
     imports = mod.imports
     kept = []
     resolve = mod.resolve
+    name_t, attr_t = ast.Name, ast.Attribute
     for c in mod.all_calls:
         f = c.func
         tf = type(f)
-        if tf is not ast.Name and tf is not ast.Attribute:
+        if tf is name_t:
+            if f.id not in imports and (f.id in BUILTINS or f.id in NOT_CHECKED):
+                continue  # a builtin (or a library's name): never a function checked here
+        elif tf is attr_t:
+            v = f.value
+            if type(v) is name_t and v.id not in imports and v.id != "self":
+                continue  # a method call on an object: not resolvable by name
+        else:
             continue
         q = resolve(f)
         if not q:

@@ -176,6 +176,20 @@ def is_mod_test(test: ast.expr) -> bool:
     return False
 
 
+def has_model_calls(mod: ModuleFacts) -> bool:
+    """Some call of the file looks like a forward pass (what :func:`model_call_events` keeps):
+    a file without one has no model-call events in any scope, so rules about them can skip
+    building the scopes (once per file)."""
+    hit = mod._cache.get("has_model_calls")
+    if hit is None:
+        name_t, attr_t = ast.Name, ast.Attribute
+        hit = mod._cache["has_model_calls"] = any(
+            (type(c.func) is name_t or type(c.func) is attr_t) and mod.is_model(dotted(c.func))
+            for c in mod.all_calls
+        )
+    return hit
+
+
 def model_call_events(mod: ModuleFacts, sc: Scope) -> list[Event]:
     """Forward passes: ``model(x)``, ``self.net(x)`` (not ``.generate``)."""
     return [

@@ -7,7 +7,7 @@ import re
 
 from toolkit.static.catalogue import Hit, rule
 from toolkit.static.engine import ModuleFacts, const, dotted, exclusive, strip_moves
-from toolkit.static.rules._common import backward_events, model_call_events
+from toolkit.static.rules._common import backward_events, has_model_calls, model_call_events
 
 TORCH = ("pytorch",)
 
@@ -182,6 +182,8 @@ def eval_without_eval_mode(mod: ModuleFacts):
         yield from _shared_epoch_without_modes(mod)
     if not (mod.calls_q("no_grad", "inference_mode") or mod.imported("torch.no_grad")):
         return
+    if not has_model_calls(mod):
+        return  # no forward pass anywhere in the file (checked before building scopes)
     trains_anywhere = bool(mod.calls_attr("train"))
     for sc in mod.scopes:
         if _in_pipeline_class(mod, sc):

@@ -63,10 +63,15 @@ def _loss_candidates(mod: ModuleFacts, functional: dict[str, str], lossy: set[st
     (resolved callee "" for the last). Picked from the per-file index of callees by their
     last name, so the other calls are never looked at one by one."""
     lossy_last = {n.rsplit(".", 1)[-1] for n in lossy}
+    # the only other keys whose calls can qualify: `Loss()(x, y)` ("Loss()") and a name
+    # imported under another name (`from m import cross_entropy as ce`: key "cross_entropy")
+    aliased = {o.rsplit(".", 1)[-1] for a, o in mod.imports.items() if o.rsplit(".", 1)[-1] != a}
     out = []
     for k, hits in mod._last_index().items():
         if not k or k in functional or k in lossy_last or LOSS_NAME_RE.search(k):
             out.extend(hits)
+            continue
+        if not k.endswith("()") and k not in aliased:
             continue
         for h in hits:
             f = h[2].func
