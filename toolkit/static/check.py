@@ -159,12 +159,13 @@ def _rules(facts, f: Path, program: Program, sel, ign, cfg, findings, errors) ->
     findings.extend(found)
 
 
-# Phase 2 CPU per AST node, relative to a library file (0.47 us): run code (pyflakes,
-# run-only rules) costs ~9.3x, a file with a backward pass or no_grad blocks (event scopes)
-# ~3.6x; parsing and summarizing again a file another process kept costs ~5.4x; every file
-# costs ~360 nodes' worth on top (measured on torch/nn + torch/_dynamo: 0.47, 4.4, 1.7, 2.6
-# us per node, 0.17 ms per file).
-RUN_COST, GRAD_COST, MOVE_COST, FILE_COST = 9.3, 3.6, 5.4, 360
+# Phase 2 CPU per AST node, relative to a library file (0.36 us): run code (pyflakes,
+# run-only rules, the library sources LC003 reads) costs ~17.5x, a file with a backward pass
+# or no_grad blocks (event scopes) ~3.25x; parsing and summarizing again a file another
+# process kept costs ~8.3x; every file costs ~920 nodes' worth on top (least-squares fit per
+# file kind on torch/nn + torch/_dynamo, one process: 0.36, 6.3, 1.17, 3.0 us per node,
+# 0.33 ms per file).
+RUN_COST, GRAD_COST, MOVE_COST, FILE_COST = 17.5, 3.25, 8.3, 920
 
 
 def _balance(entries, owners: dict[int, int], program: Program, n: int):
