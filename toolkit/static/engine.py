@@ -533,6 +533,7 @@ class ModuleFacts:
         self._run_file: bool | None = None  # rules.names.is_run_file, once per file
         self._kw_index: dict[str, list[int]] | None = None  # keyword -> positions in all_calls
         self._ascii: bool | None = None
+        self._spelled: dict[str, bool] = {}  # word -> occurs in the source (see spells)
 
     # -- names
 
@@ -643,10 +644,21 @@ class ModuleFacts:
         """Some of ``words`` may be a name in this file: they occur in its text (a name that
         resolves to ``...softmax`` is spelled out at the call or in an import). Always True for
         non-ASCII text, where identifiers are NFKC-normalized and may be spelled otherwise."""
-        src = self.source
         if self._ascii is None:
-            self._ascii = src.isascii()
-        return not self._ascii or any(w in src for w in words)
+            self._ascii = self.source.isascii()
+        return not self._ascii or self.spells(*words)
+
+    def spells(self, *words: str) -> bool:
+        """Some of ``words`` occurs in the file's text (each word looked for once per file:
+        rules ask for the same words again and again)."""
+        seen = self._spelled
+        for w in words:
+            hit = seen.get(w)
+            if hit is None:
+                hit = seen[w] = w in self.source
+            if hit:
+                return True
+        return False
 
     def calls_with_kw(self, *names: str) -> list[ast.Call]:
         """Calls passing a keyword argument among ``names``, in ``all_calls`` order (the ones

@@ -561,7 +561,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
     out.causal_lm = bool(mod.names_with("causal_lm"))
     out.trains = bool(mod.calls_attr("backward"))
     out.grad_ctx = out.trains or bool(mod.calls_q("no_grad", "inference_mode"))
-    out.bn1d = out.trains and "BatchNorm1d" in mod.source
+    out.bn1d = out.trains and mod.spells("BatchNorm1d")
     if out.trains:
         out.train_iters = tuple(sorted({name for name, _loop, _outer in training_iters(mod)}))
     out.uses_scaler = bool(mod.calls_q("GradScaler", "ShardedGradScaler"))
@@ -574,9 +574,8 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         mod.names_with("ddp") or mod.calls_q("init_process_group", "DistributedDataParallel")
     )
     module = names[0] if names else Path(mod.path).stem
-    src = mod.source
-    has_heads = any(k in src for k in ("softmax", "sigmoid", "Softmax", "Sigmoid"))
-    has_bn = "BatchNorm1d" in src
+    has_heads = mod.spells("softmax", "sigmoid", "Softmax", "Sigmoid")
+    has_bn = mod.spells("BatchNorm1d")
     for cname, cls in mod.module_classes.items():
         from toolkit.static.rules.losses import _class_head
 
@@ -589,9 +588,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         )
         if not head:
             out.classes[cname].forward_ref = _forward_ref(mod, cls)
-    heads = any(
-        k in src for k in ("softmax", "sigmoid", "Softmax", "Sigmoid", "logits", "from_pretrained")
-    )
+    heads = mod.spells("softmax", "sigmoid", "Softmax", "Sigmoid", "logits", "from_pretrained")
     loader_calls = mod.calls_q("DataLoader")
     funcs = []
     for node in [*mod.by_type.get(ast.FunctionDef, []), *mod.by_type.get(ast.AsyncFunctionDef, [])]:
@@ -648,7 +645,7 @@ def summarize(mod, names: list[str]) -> ModuleSummary:  # mod: ModuleFacts
         fs = owner(st.lineno)
         if fs is not None:
             fs.clears_grads.append(dotted(st.targets[0]))
-    optim = any(k in src for k in ("optim", "Adam", "SGD", "Loss", "partial", "entropy"))
+    optim = mod.spells("optim", "Adam", "SGD", "Loss", "partial", "entropy")
     returns = None
     for _lo, _hi, node, fs in funcs:
         if heads or fs.sets_eval or optim:

@@ -18,11 +18,16 @@ EVAL_RE = re.compile(
 
 def loaders(mod: ModuleFacts):
     """(call, assigned name, dataset text) for each DataLoader(...)."""
-    targets: dict[int, str] = {}
-    for name, vals in mod.assigns.items():
-        for v, _ in vals:
-            targets[id(v)] = name
-    for c in mod.calls_q("DataLoader"):
+    calls = mod.calls_q("DataLoader")
+    if not calls:
+        return
+    targets: dict[int, str] = mod._cache.get("assign_targets")  # type: ignore[assignment]
+    if targets is None:
+        targets = mod._cache["assign_targets"] = {}
+        for name, vals in mod.assigns.items():
+            for v, _ in vals:
+                targets[id(v)] = name
+    for c in calls:
         ds = c.args[0] if c.args else kwarg(c, "dataset")
         yield c, targets.get(id(c), ""), (dotted(ds) if ds is not None else "") or ""
 

@@ -435,7 +435,7 @@ def _handed_pretrained(mod: ModuleFacts) -> set[str]:
 )
 def pretrained_never_train(mod: ModuleFacts):
     if not mod.calls_attr("backward") or (
-        "from_pretrained" not in mod.source
+        not mod.spells("from_pretrained")
         and not (mod.program is not None and mod.program.any_pretrained)
     ):
         return

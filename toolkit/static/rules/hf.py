@@ -803,7 +803,7 @@ def _shifted_batches(mod: ModuleFacts, causal: set[str]):
     """A batch built as ``{"input_ids": ids[:-1], "labels": ids[1:]}`` (a collate function or a
     dataset) next to a Hugging Face causal LM, which shifts ``labels`` again: the model is
     loaded in this file, in a checked file this one imports, or in one that imports it."""
-    if "labels" not in mod.source or "input_ids" not in mod.source:
+    if not mod.spells("labels") or not mod.spells("input_ids"):
         return
     if not causal and not (
         mod.program is not None and any(m.causal_lm for m in mod.program.neighbours(mod))

@@ -38,7 +38,7 @@ def is_run_file(mod: ModuleFacts) -> bool:
     depends on the file alone, so it is worked out once per file."""
     if mod._run_file is None:
         mod._run_file = bool(
-            ("__main__" in mod.source and MAIN_RE.search(mod.source))
+            (mod.spells("__main__") and MAIN_RE.search(mod.source))
             or mod.calls_attr("backward")
             or mod.calls_q(*RUN_CALLS)
         )
