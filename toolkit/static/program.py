@@ -199,6 +199,9 @@ class Program:
         self.classes: dict[str, list[ClassSummary]] = {}
         self.calls_by_name: dict[str, list[CallSite]] = {}
         self.sets_epoch = any(m.sets_epoch for m in summaries)
+        self.dist_sampler_builders = any(  # some function builds a shuffling DistributedSampler
+            f.dist_sampler for m in summaries for f in m.functions.values()
+        )
         self.any_pretrained = any(
             f.returns_pretrained for m in summaries for f in m.functions.values()
         )
@@ -1095,28 +1098,27 @@ def training_iters(mod):  # mod: ModuleFacts
     each ``for`` loop of the file whose body calls ``.backward()``."""
     from toolkit.static.rules._common import enclosing_function
 
-    bw = [c.lineno for c in mod.calls_attr("backward")]
+    bw = sorted(c.lineno for c in mod.calls_attr("backward"))
     if not bw:
         return []
-    loops = [*mod.nodes(ast.For), *mod.nodes(ast.While), *mod.nodes(ast.AsyncFor)]
+    loops = sorted(
+        [*mod.nodes(ast.For), *mod.nodes(ast.While), *mod.nodes(ast.AsyncFor)],
+        key=lambda x: x.lineno,
+    )
     out = []
-    for loop in loops:
-        if not isinstance(loop, ast.For) or not any(
-            loop.lineno <= ln <= (loop.end_lineno or loop.lineno) for ln in bw
-        ):
+    outer: dict[int, ast.AST] = {}  # function (id) -> the outermost loop open at this line
+    for loop in loops:  # by first line: an enclosing loop comes before the loops inside it
+        lo, hi = loop.lineno, loop.end_lineno or loop.lineno
+        key = id(enclosing_function(mod, lo)[0])
+        top = outer.get(key)
+        if top is None or lo > (top.end_lineno or top.lineno):
+            top = outer[key] = loop
+        if not isinstance(loop, ast.For):
             continue
+        k = bisect_left(bw, lo)
+        if k == len(bw) or bw[k] > hi:
+            continue  # no backward() call inside this loop
         name = loop_iterable(loop)
-        if not name:
-            continue
-        fn = enclosing_function(mod, loop.lineno)[0]
-        outer = min(
-            (
-                x
-                for x in loops
-                if x.lineno <= loop.lineno <= (x.end_lineno or x.lineno)
-                and enclosing_function(mod, x.lineno)[0] is fn
-            ),
-            key=lambda x: x.lineno,
-        )
-        out.append((name, loop, outer))
+        if name:
+            out.append((name, loop, top))
     return out

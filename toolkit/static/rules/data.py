@@ -241,7 +241,8 @@ def set_epoch(mod: ModuleFacts):
         return  # called here, or in a helper/trainer elsewhere in the checked files
     from toolkit.static.program import training_iters
 
-    iters = training_iters(mod) if mod.calls_attr("backward") else []
+    builders = mod.program is not None and mod.program.dist_sampler_builders
+    iters = training_iters(mod) if builders and mod.calls_attr("backward") else []
     msg = "is created but set_epoch() is never called: every epoch has the same order"
     for c in mod.calls_q("DistributedSampler"):
         if mod.value_of(kwarg(c, "shuffle"), True) is False:
