@@ -142,6 +142,10 @@ class ModuleSummary:
     bn1d: bool = False  # trains a model built with nn.BatchNorm1d (a batch of one raises)
     train_iters: tuple[str, ...] = ()  # names a loop with a backward pass iterates
 
+    imports: list[str] = field(default_factory=list)  # dotted origins of its imports
+    relative_imports: dict[str, int] = field(default_factory=dict)  # `from .x import`: dots
+    size: int = 0  # AST nodes: what the file costs to analyze
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["calls"] = [tuple(c) for c in self.calls]  # plain tuples pickle fastest
@@ -150,10 +154,6 @@ class ModuleSummary:
     def __setstate__(self, state: dict) -> None:
         state["calls"] = list(map(CallSite._make, state["calls"]))
         self.__dict__.update(state)
-
-    imports: list[str] = field(default_factory=list)  # dotted origins of its imports
-    relative_imports: dict[str, int] = field(default_factory=dict)  # `from .x import`: dots
-    size: int = 0  # AST nodes: what the file costs to analyze
 
 
 def module_names(path: Path, roots: list[Path]) -> list[str]:

@@ -244,11 +244,14 @@ def set_epoch(mod: ModuleFacts):
     builders = mod.program is not None and mod.program.dist_sampler_builders
     iters = training_iters(mod) if builders and mod.calls_attr("backward") else []
     msg = "is created but set_epoch() is never called: every epoch has the same order"
+    scoped = None  # this file's training loops, built once for its samplers
     for c in mod.calls_q("DistributedSampler"):
         if mod.value_of(kwarg(c, "shuffle"), True) is False:
             continue
+        if scoped is None:
+            scoped = _scoped_iters(mod)
         # reported at the epoch loop that trains on its loader (where set_epoch belongs)
-        outer = _sampler_loop(mod, c, _scoped_iters(mod))
+        outer = _sampler_loop(mod, c, scoped)
         if outer is not None:
             yield Hit(outer, f"the DistributedSampler of line {c.lineno} {msg}")
         elif not _trained_elsewhere(mod, c):
